@@ -1,0 +1,169 @@
+#include "arch/arm64/fdt.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "arch/arm64/layout.h"
+
+namespace petrel::arm64 {
+
+namespace {
+// Interrupt specifier cells of the arm,gic bindings.
+constexpr uint32_t kGicSpi = 0;
+constexpr uint32_t kGicPpi = 1;
+constexpr uint32_t kIrqLevelHigh = 4;
+constexpr uint32_t kIrqLevelLow = 8;
+constexpr uint64_t kMpidrAffinityMask = 0xff00ffffffull;
+constexpr uint32_t kApbClockHz = 24'000'000;
+
+// The architected timer's PPIs: secure physical, non-secure physical, virtual, hypervisor.
+constexpr uint32_t kTimerPpis[] = {13, 14, 11, 10};
+
+class GicFdtContext final : public FdtContext {
+ public:
+  explicit GicFdtContext(uint32_t clock_phandle) : clock_phandle_(clock_phandle) {}
+  void interrupts_property(FdtWriter& fdt, uint32_t spi) const override {
+    fdt.property_cells("interrupts", {kGicSpi, spi, kIrqLevelHigh});
+  }
+  uint32_t apb_clock_phandle() const override { return clock_phandle_; }
+
+ private:
+  uint32_t clock_phandle_;
+};
+
+void describe_cpus(FdtWriter& fdt, std::span<const uint64_t> mpidrs) {
+  fdt.begin_node("cpus");
+  fdt.property_u32("#address-cells", 2);
+  fdt.property_u32("#size-cells", 0);
+  for (uint64_t mpidr : mpidrs) {
+    const uint64_t affinity = mpidr & kMpidrAffinityMask;
+    fdt.begin_node(fmt::format("cpu@{:x}", affinity));
+    fdt.property_string("device_type", "cpu");
+    fdt.property_string("compatible", "arm,arm-v8");
+    fdt.property_string("enable-method", "psci");
+    fdt.property_cells("reg", {static_cast<uint32_t>(affinity >> 32), static_cast<uint32_t>(affinity)});
+    fdt.end_node();
+  }
+  fdt.end_node();
+}
+
+void describe_memory(FdtWriter& fdt, AddressRange ram) {
+  fdt.begin_node(fmt::format("memory@{:x}", ram.base));
+  fdt.property_string("device_type", "memory");
+  fdt.property_reg(ram.base, ram.size);
+  fdt.end_node();
+}
+
+void describe_chosen(FdtWriter& fdt, const FdtDescription& description) {
+  fdt.begin_node("chosen");
+  fdt.property_string("bootargs", description.cmdline);
+  if (description.initrd) {
+    fdt.property_u64("linux,initrd-start", description.initrd->base);
+    fdt.property_u64("linux,initrd-end", description.initrd->end());
+  }
+  if (description.console != nullptr) {
+    fdt.property_string("stdout-path", "/" + description.console->fdt_node_name());
+  }
+  fdt.end_node();
+}
+
+void describe_gic(FdtWriter& fdt, const FdtDescription& description, uint32_t phandle) {
+  fdt.begin_node(fmt::format("interrupt-controller@{:x}", kGicDistributorBase));
+  if (description.gic == GicVersion::kV3) {
+    const AddressRange redist = gic_redistributor_range(static_cast<uint32_t>(description.vcpu_mpidrs.size()));
+    fdt.property_string("compatible", "arm,gic-v3");
+    fdt.property_cells("reg", {0, static_cast<uint32_t>(kGicDistributorBase), 0,
+                               static_cast<uint32_t>(kGicDistributorSize), 0,
+                               static_cast<uint32_t>(redist.base), 0, static_cast<uint32_t>(redist.size)});
+  } else {
+    fdt.property_string("compatible", "arm,cortex-a15-gic");
+    fdt.property_cells("reg", {0, static_cast<uint32_t>(kGicDistributorBase), 0,
+                               static_cast<uint32_t>(kGicDistributorSize), 0,
+                               static_cast<uint32_t>(kGicCpuInterfaceBase), 0,
+                               static_cast<uint32_t>(kGicCpuInterfaceSize)});
+  }
+  fdt.property_u32("#interrupt-cells", 3);
+  fdt.property_empty("interrupt-controller");
+  fdt.property_u32("#address-cells", 2);
+  fdt.property_u32("#size-cells", 2);
+  fdt.property_u32("phandle", phandle);
+  fdt.end_node();
+}
+
+void describe_timer(FdtWriter& fdt, const FdtDescription& description) {
+  uint32_t flags = kIrqLevelHigh;
+  if (description.gic == GicVersion::kV2) {
+    // GICv2 PPIs name the CPUs they reach in bits 8..15; the timer is active-low there.
+    const size_t cpus = std::min<size_t>(description.vcpu_mpidrs.size(), 8);
+    flags = static_cast<uint32_t>(((1u << cpus) - 1) << 8) | kIrqLevelLow;
+  }
+  std::vector<uint32_t> cells;
+  for (uint32_t ppi : kTimerPpis) cells.insert(cells.end(), {kGicPpi, ppi, flags});
+  fdt.begin_node("timer");
+  fdt.property_string("compatible", "arm,armv8-timer");
+  fdt.property_empty("always-on");
+  fdt.property_cells("interrupts", cells);
+  fdt.end_node();
+}
+
+void describe_apb_clock(FdtWriter& fdt, uint32_t phandle) {
+  fdt.begin_node("apb-pclk");
+  fdt.property_string("compatible", "fixed-clock");
+  fdt.property_u32("#clock-cells", 0);
+  fdt.property_u32("clock-frequency", kApbClockHz);
+  fdt.property_string("clock-output-names", "clk24mhz");
+  fdt.property_u32("phandle", phandle);
+  fdt.end_node();
+}
+
+void describe_psci(FdtWriter& fdt) {
+  fdt.begin_node("psci");
+  // KVM implements PSCI 0.2 and later; 0.2 is what the guest needs for CPU_ON,
+  // SYSTEM_OFF and SYSTEM_RESET with the standard function IDs.
+  fdt.property_strings("compatible", {"arm,psci-0.2", "arm,psci"});
+  fdt.property_string("method", "hvc");
+  fdt.end_node();
+}
+}  // namespace
+
+uint64_t default_mpidr(uint32_t index) {
+  return (1ull << 31) | (index & 0x0f) | (static_cast<uint64_t>((index >> 4) & 0xff) << 8) |
+         (static_cast<uint64_t>((index >> 12) & 0xff) << 16);
+}
+
+Result<std::vector<uint8_t>> build_device_tree(const FdtDescription& description) {
+  FdtWriter fdt;
+  const uint32_t gic_phandle = fdt.allocate_phandle();
+  const uint32_t clock_phandle = fdt.allocate_phandle();
+
+  fdt.begin_node("");
+  fdt.property_string("compatible", "linux,dummy-virt");
+  fdt.property_u32("#address-cells", 2);
+  fdt.property_u32("#size-cells", 2);
+  fdt.property_u32("interrupt-parent", gic_phandle);
+
+  describe_cpus(fdt, description.vcpu_mpidrs);
+  describe_memory(fdt, description.ram);
+  describe_chosen(fdt, description);
+  describe_gic(fdt, description, gic_phandle);
+  describe_timer(fdt, description);
+  describe_apb_clock(fdt, clock_phandle);
+  describe_psci(fdt);
+
+  const GicFdtContext context(clock_phandle);
+  for (const auto& device : description.devices) {
+    fdt.begin_node(device->fdt_node_name());
+    device->describe(fdt, context);
+    fdt.end_node();
+  }
+  fdt.end_node();
+
+  auto blob = fdt.finish();
+  if (blob && blob->size() > kDeviceTreeMaxBytes) {
+    return fail(ExitCode::kInternalError, "device tree exceeds the 2 MiB the arm64 boot protocol allows");
+  }
+  return blob;
+}
+
+}  // namespace petrel::arm64

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/guest_memory.h"
+#include "devices/device.h"
+
+namespace petrel::arm64 {
+
+enum class GicVersion { kV2, kV3 };
+
+struct FdtDescription {
+  std::span<const uint64_t> vcpu_mpidrs;  // one per vCPU, as KVM reports MPIDR_EL1
+  AddressRange ram;
+  std::string cmdline;
+  std::optional<AddressRange> initrd;
+  GicVersion gic = GicVersion::kV3;
+  std::span<const std::shared_ptr<MmioDevice>> devices;  // sorted by address
+  const MmioDevice* console = nullptr;                   // for /chosen/stdout-path
+};
+
+// The device tree the guest boots with: root, cpus, memory, chosen, interrupt
+// controller, timer, clock, psci, then every device in address order, each writing its
+// own node.
+Result<std::vector<uint8_t>> build_device_tree(const FdtDescription& description);
+
+// MPIDR_EL1 as KVM assigns it to vCPU `index` at reset (Aff0 holds 16 vCPUs, then Aff1,
+// Aff2), for building the tree where no vCPU exists (`petrel dtb`).
+uint64_t default_mpidr(uint32_t index);
+
+}  // namespace petrel::arm64

@@ -1,0 +1,92 @@
+#include "arch/arm64/gic.h"
+
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "arch/arm64/layout.h"
+
+namespace petrel::arm64 {
+
+namespace {
+std::unexpected<Error> gic_failure(std::string what) {
+  return fail(ExitCode::kGuestInitializationFailure, fmt::format("interrupt controller: {}", what));
+}
+
+Result<> set_attribute(int device, uint32_t group, uint64_t attribute, const void* value,
+                       std::string_view what) {
+  kvm_device_attr attr{};
+  attr.group = group;
+  attr.attr = attribute;
+  attr.addr = reinterpret_cast<uint64_t>(value);
+  if (ioctl(device, KVM_SET_DEVICE_ATTR, &attr) != 0) {
+    return gic_failure(fmt::format("{}: {}", what, strerror(errno)));
+  }
+  return {};
+}
+
+int create_device(const KvmVm& vm, uint32_t type) {
+  kvm_create_device create{};
+  create.type = type;
+  if (ioctl(vm.vm_fd(), KVM_CREATE_DEVICE, &create) != 0) return -1;
+  return static_cast<int>(create.fd);
+}
+}  // namespace
+
+Result<Gic> Gic::create(const KvmVm& vm, uint32_t vcpus) {
+  int fd = create_device(vm, KVM_DEV_TYPE_ARM_VGIC_V3);
+  GicVersion version = GicVersion::kV3;
+  if (fd < 0) {
+    spdlog::info("no in-kernel GICv3 ({}), trying GICv2", strerror(errno));
+    fd = create_device(vm, KVM_DEV_TYPE_ARM_VGIC_V2);
+    version = GicVersion::kV2;
+  }
+  if (fd < 0) return gic_failure(fmt::format("KVM_CREATE_DEVICE: {}", strerror(errno)));
+  Gic gic(UniqueFd(fd), version);
+
+  const uint64_t distributor = kGicDistributorBase;
+  if (version == GicVersion::kV3) {
+    const uint64_t redistributors = gic_redistributor_range(vcpus).base;
+    if (auto r = set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
+                               &distributor, "distributor address");
+        !r) {
+      return std::unexpected(r.error());
+    }
+    if (auto r = set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST,
+                               &redistributors, "redistributor address");
+        !r) {
+      return std::unexpected(r.error());
+    }
+  } else {
+    const uint64_t cpu_interface = kGicCpuInterfaceBase;
+    if (auto r = set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST,
+                               &distributor, "distributor address");
+        !r) {
+      return std::unexpected(r.error());
+    }
+    if (auto r = set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU,
+                               &cpu_interface, "CPU interface address");
+        !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  return gic;
+}
+
+Result<> Gic::finalize() const {
+  const uint32_t interrupts = 32 + kSpiCount;
+  if (auto r = set_attribute(device_.get(), KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &interrupts,
+                             "number of interrupts");
+      !r) {
+    return r;
+  }
+  return set_attribute(device_.get(), KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, nullptr,
+                       "init");
+}
+
+}  // namespace petrel::arm64

@@ -1,0 +1,105 @@
+#include "arch/arm64/image.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/unique_fd.h"
+
+namespace petrel::arm64 {
+
+namespace {
+constexpr uint64_t kFlagBigEndian = 1u << 0;
+// Kernels older than 3.17 leave image_size zero and always use this text offset.
+constexpr uint64_t kLegacyTextOffset = 0x80000;
+
+Result<UniqueFd> open_for_reading(const std::filesystem::path& path, uint64_t& size) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return fail(ExitCode::kKernelLoadFailure, fmt::format("{}: {}", path.string(), strerror(errno)));
+  }
+  struct stat info {};
+  if (fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    return fail(ExitCode::kKernelLoadFailure, fmt::format("{}: not a regular file", path.string()));
+  }
+  size = static_cast<uint64_t>(info.st_size);
+  return fd;
+}
+}  // namespace
+
+Result<KernelImage> parse_image_header(std::span<const uint8_t> bytes, uint64_t file_size) {
+  if (bytes.size() < sizeof(ImageHeader)) {
+    return fail(ExitCode::kKernelLoadFailure,
+                fmt::format("not an arm64 Image: {} bytes is shorter than its header", bytes.size()));
+  }
+  ImageHeader header;
+  std::memcpy(&header, bytes.data(), sizeof(header));
+  if (header.magic != kImageMagic) {
+    return fail(ExitCode::kKernelLoadFailure,
+                "not an arm64 Image (no \"ARM\\x64\" magic at offset 56; a vmlinux ELF or a "
+                "compressed kernel must be turned into Image first)");
+  }
+  if (header.image_size == 0) {
+    header.text_offset = kLegacyTextOffset;
+    header.image_size = file_size;  // no bss size known; such kernels clear their own
+  }
+  if (header.flags & kFlagBigEndian) {
+    return fail(ExitCode::kKernelLoadFailure, "arm64 Image is big-endian; KVM guests here are little-endian");
+  }
+  if (header.text_offset % 4096 != 0 || header.text_offset >= (2ull << 20)) {
+    return fail(ExitCode::kKernelLoadFailure,
+                fmt::format("arm64 Image has an invalid text_offset {:#x}", header.text_offset));
+  }
+  if (file_size > header.image_size) {
+    return fail(ExitCode::kKernelLoadFailure,
+                fmt::format("arm64 Image is {} bytes but its header says image_size {}", file_size,
+                            header.image_size));
+  }
+  return KernelImage{header.text_offset, header.image_size, file_size};
+}
+
+Result<KernelImage> inspect_kernel(const std::filesystem::path& path) {
+  uint64_t size = 0;
+  auto fd = open_for_reading(path, size);
+  if (!fd) return std::unexpected(fd.error());
+  uint8_t header[sizeof(ImageHeader)] = {};
+  const ssize_t got = pread(fd->get(), header, sizeof(header), 0);
+  if (got < 0) {
+    return fail(ExitCode::kKernelLoadFailure, fmt::format("{}: {}", path.string(), strerror(errno)));
+  }
+  auto image = parse_image_header(std::span<const uint8_t>(header, static_cast<size_t>(got)), size);
+  if (!image) {
+    return fail(ExitCode::kKernelLoadFailure, fmt::format("{}: {}", path.string(), image.error().message));
+  }
+  return image;
+}
+
+Result<uint64_t> load_file(const std::filesystem::path& path, const GuestMemory& memory,
+                           uint64_t address, uint64_t limit) {
+  uint64_t size = 0;
+  auto fd = open_for_reading(path, size);
+  if (!fd) return std::unexpected(fd.error());
+  auto target = memory.slice(address, size);
+  if (size > limit || !target) {
+    return fail(ExitCode::kKernelLoadFailure,
+                fmt::format("{}: {} bytes do not fit in guest RAM at {:#x}", path.string(), size, address));
+  }
+  uint64_t done = 0;
+  while (done < size) {
+    const ssize_t got = pread(fd->get(), target->data() + done, size - done, static_cast<off_t>(done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      return fail(ExitCode::kKernelLoadFailure,
+                  fmt::format("{}: read failed: {}", path.string(), got < 0 ? strerror(errno) : "file shrank"));
+    }
+    done += static_cast<uint64_t>(got);
+  }
+  return size;
+}
+
+}  // namespace petrel::arm64

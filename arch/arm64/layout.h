@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "core/error.h"
+#include "core/guest_memory.h"
+
+namespace petrel::arm64 {
+
+// The guest physical address map, on one screen. Below 2 GiB: interrupt controller and
+// devices; RAM from 2 GiB up (the kvmtool and Firecracker choice, which leaves 32-bit
+// device space free and keeps RAM 2 MiB aligned as the arm64 booting rules want).
+//
+//   0x0000_0000 .. 0x0800_0000  GICv3 redistributors, 128 KiB per vCPU, ending at the GICD
+//   0x0800_0000 +  64 KiB       GIC distributor
+//   0x0801_0000 +   8 KiB       GICv2 CPU interface (GICv2 hosts only)
+//   0x0900_0000 +   4 KiB       16550A UART (console)                       SPI 1
+//   0x0901_0000 +   4 KiB       PL031 RTC                                   SPI 2
+//   0x0a00_0000 + 512 B each    virtio-mmio transports                      SPI 16..
+//   0x8000_0000 ..              RAM
+inline constexpr uint64_t kGicDistributorBase = 0x0800'0000;
+inline constexpr uint64_t kGicDistributorSize = 0x1'0000;
+inline constexpr uint64_t kGicRedistributorSizePerVcpu = 0x2'0000;
+inline constexpr uint64_t kGicCpuInterfaceBase = 0x0801'0000;
+inline constexpr uint64_t kGicCpuInterfaceSize = 0x2000;
+inline constexpr uint64_t kUartBase = 0x0900'0000;
+inline constexpr uint64_t kRtcBase = 0x0901'0000;
+inline constexpr uint64_t kVirtioBase = 0x0a00'0000;
+inline constexpr uint64_t kVirtioStride = 0x200;
+inline constexpr uint64_t kRamBase = 0x8000'0000;
+
+inline constexpr uint32_t kUartSpi = 1;
+inline constexpr uint32_t kRtcSpi = 2;
+inline constexpr uint32_t kVirtioFirstSpi = 16;
+// SPIs the interrupt controller is given (KVM wants a multiple of 32 on top of the 32
+// private interrupts).
+inline constexpr uint32_t kSpiCount = 96;
+
+inline constexpr uint64_t kSz2M = 2ull << 20;
+
+// Redistributors sit directly below the distributor, one frame pair per vCPU.
+AddressRange gic_redistributor_range(uint32_t vcpus);
+
+// Where the boot payloads go in RAM (Documentation/arch/arm64/booting.rst):
+//  - the kernel at a 2 MiB aligned base plus its text_offset;
+//  - the device tree on an 8-byte boundary, at most 2 MiB, in a 2 MiB block of its own:
+//    we use the last 2 MiB of RAM;
+//  - the initrd right below the device tree, page aligned.
+struct BootLayout {
+  AddressRange kernel;  // load address and image_size (text, data and bss)
+  std::optional<AddressRange> initrd;
+  AddressRange device_tree;  // the 2 MiB block reserved for it
+};
+
+inline constexpr uint64_t kDeviceTreeMaxBytes = kSz2M;
+
+// KERNEL_LOAD_FAILURE when the payloads do not fit in RAM together.
+Result<BootLayout> plan_boot_layout(AddressRange ram, uint64_t kernel_text_offset,
+                                    uint64_t kernel_image_size, std::optional<uint64_t> initrd_size);
+
+}  // namespace petrel::arm64

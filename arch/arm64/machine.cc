@@ -1,0 +1,258 @@
+#include "arch/arm64/machine.h"
+
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <bit>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "arch/arm64/board.h"
+#include "arch/arm64/gic.h"
+#include "arch/arm64/kvm.h"
+#include "arch/arm64/vcpu.h"
+#include "core/event_loop.h"
+#include "core/guest_memory.h"
+
+namespace petrel::arm64 {
+
+namespace {
+
+constexpr uint8_t kConsoleEscape = 0x01;  // Ctrl-A, then 'x' stops the VM (as QEMU's -nographic)
+
+class KvmInterruptLine final : public InterruptLine {
+ public:
+  KvmInterruptLine(const KvmVm& vm, uint32_t spi) : vm_(vm), spi_(spi) {}
+  void set_level(bool asserted) override { vm_.set_spi_level(spi_, asserted); }
+
+ private:
+  const KvmVm& vm_;
+  uint32_t spi_;
+};
+
+void write_all(int fd, std::span<const uint8_t> bytes) {
+  while (!bytes.empty()) {
+    const ssize_t done = ::write(fd, bytes.data(), bytes.size());
+    if (done < 0 && errno == EINTR) continue;
+    if (done <= 0) return;  // a closed or broken stdout must not stop the guest
+    bytes = bytes.subspan(static_cast<size_t>(done));
+  }
+}
+
+uint32_t address_bits(uint64_t end) { return static_cast<uint32_t>(std::bit_width(end - 1)); }
+
+// Members are declared in construction order and destroyed in reverse: the vCPU
+// threads and the event loop, which use the devices and memory, go first.
+class Arm64Machine final : public Machine, private VcpuExitHandler {
+ public:
+  static Result<std::unique_ptr<Machine>> create(const Config& config);
+  ~Arm64Machine() override { stop_threads(); }
+
+  Result<> start() override;
+  Result<GuestExit> wait() override;
+  void request_stop() override;
+
+ private:
+  Arm64Machine(KvmVm vm, GuestMemory memory) : vm_(std::move(vm)), memory_(std::move(memory)) {}
+
+  Result<> create_vcpus(uint32_t count);
+  Result<> load_payloads(const Config& config, const BootPlan& plan);
+  Result<> connect_console_input(const Config& config);
+  bool forward_console_input();
+  void finish(Result<GuestExit> outcome);
+  void stop_threads();
+
+  bool mmio_read(uint64_t address, std::span<uint8_t> data) override {
+    return board_->bus().read(address, data);
+  }
+  bool mmio_write(uint64_t address, std::span<const uint8_t> data) override {
+    return board_->bus().write(address, data);
+  }
+  void guest_exited(GuestExit how) override { finish(how); }
+  void vcpu_failed(Error error) override { finish(std::unexpected(std::move(error))); }
+
+  KvmVm vm_;
+  GuestMemory memory_;
+  std::optional<Gic> gic_;
+  std::unique_ptr<Board> board_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::unique_ptr<EventLoop> device_loop_;
+  bool escape_pending_ = false;
+
+  std::mutex mutex_;
+  std::condition_variable finished_;
+  std::optional<Result<GuestExit>> outcome_;
+};
+
+Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config) {
+  auto plan = plan_boot(config);
+  if (!plan) return std::unexpected(plan.error());
+
+  const AddressRange ram = ram_range(config);
+  auto vm = KvmVm::open(address_bits(ram.end()));
+  if (!vm) return std::unexpected(vm.error());
+  auto memory = GuestMemory::allocate(ram.base, ram.size);
+  if (!memory) return std::unexpected(memory.error());
+  if (auto r = vm->map_memory(0, memory->base(), memory->size(), memory->host_base()); !r) {
+    return std::unexpected(r.error());
+  }
+  std::unique_ptr<Arm64Machine> machine(new Arm64Machine(std::move(*vm), std::move(*memory)));
+
+  auto gic = Gic::create(machine->vm_, config.machine.vcpus);
+  if (!gic) return std::unexpected(gic.error());
+  machine->gic_.emplace(std::move(*gic));
+  if (auto r = machine->create_vcpus(config.machine.vcpus); !r) return std::unexpected(r.error());
+  if (auto r = machine->gic_->finalize(); !r) return std::unexpected(r.error());
+
+  const KvmVm& vm_ref = machine->vm_;
+  auto lines = [&vm_ref](uint32_t spi) { return std::make_unique<KvmInterruptLine>(vm_ref, spi); };
+  Uart16550::Output output = [](std::span<const uint8_t> bytes) { write_all(STDOUT_FILENO, bytes); };
+  if (config.console.mode == ConsoleMode::kNone) output = [](std::span<const uint8_t>) {};
+  auto board = Board::build(config, lines, std::move(output));
+  if (!board) return std::unexpected(board.error());
+  machine->board_ = std::move(*board);
+
+  if (auto r = machine->load_payloads(config, *plan); !r) return std::unexpected(r.error());
+  if (auto r = machine->connect_console_input(config); !r) return std::unexpected(r.error());
+  return std::unique_ptr<Machine>(std::move(machine));
+}
+
+Result<> Arm64Machine::create_vcpus(uint32_t count) {
+  const int max = vm_.check_extension(KVM_CAP_MAX_VCPUS);
+  const uint32_t limit = max > 0 ? static_cast<uint32_t>(max) : 4;  // KVM's documented fallback
+  if (count > limit) {
+    return fail(ExitCode::kVcpuStartFailure,
+                fmt::format("machine.vcpus = {} exceeds this host's KVM limit of {} vCPUs", count, limit));
+  }
+  if (gic_->version() == GicVersion::kV2 && count > 8) {
+    return fail(ExitCode::kVcpuStartFailure,
+                fmt::format("machine.vcpus = {}: this host only offers a GICv2, which serves 8 vCPUs", count));
+  }
+  kvm_vcpu_init target{};
+  if (ioctl(vm_.vm_fd(), KVM_ARM_PREFERRED_TARGET, &target) != 0) {
+    return fail(ExitCode::kVcpuStartFailure, fmt::format("KVM_ARM_PREFERRED_TARGET: {}", strerror(errno)));
+  }
+  for (uint32_t index = 0; index < count; ++index) {
+    auto vcpu = Vcpu::create(vm_, index, target);
+    if (!vcpu) return std::unexpected(vcpu.error());
+    vcpus_.push_back(std::move(*vcpu));
+  }
+  return {};
+}
+
+Result<> Arm64Machine::load_payloads(const Config& config, const BootPlan& plan) {
+  const BootLayout& layout = plan.layout;
+  if (auto r = load_file(config.boot.kernel, memory_, layout.kernel.base, layout.kernel.size); !r) {
+    return std::unexpected(r.error());
+  }
+  if (config.boot.initrd) {
+    if (auto r = load_file(*config.boot.initrd, memory_, layout.initrd->base, layout.initrd->size); !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  std::vector<uint64_t> mpidrs;
+  for (const auto& vcpu : vcpus_) {
+    auto mpidr = vcpu->mpidr();
+    if (!mpidr) return std::unexpected(mpidr.error());
+    mpidrs.push_back(*mpidr);
+  }
+  auto tree = board_->device_tree(config, plan, mpidrs, gic_->version());
+  if (!tree) return std::unexpected(tree.error());
+  if (!memory_.write(layout.device_tree.base, *tree)) {
+    return fail(ExitCode::kInternalError, "device tree does not fit in guest RAM");
+  }
+  return vcpus_.front()->set_boot_registers(layout.kernel.base, layout.device_tree.base);
+}
+
+Result<> Arm64Machine::connect_console_input(const Config& config) {
+  auto loop = EventLoop::create();
+  if (!loop) return std::unexpected(loop.error());
+  device_loop_ = std::move(*loop);
+  if (config.console.mode != ConsoleMode::kStdio) return {};
+  if (auto r = device_loop_->add(STDIN_FILENO, [this] { return forward_console_input(); }); !r) {
+    // stdin closed, or a file or /dev/null that cannot be polled: the guest gets no input.
+    spdlog::debug("console input not connected: {}", r.error().message);
+  }
+  return {};
+}
+
+bool Arm64Machine::forward_console_input() {
+  uint8_t buffer[256];
+  const ssize_t got = ::read(STDIN_FILENO, buffer, sizeof(buffer));
+  if (got < 0) return errno == EINTR || errno == EAGAIN;
+  if (got == 0) return false;  // end of input
+  std::vector<uint8_t> bytes;
+  bytes.reserve(static_cast<size_t>(got));
+  for (ssize_t i = 0; i < got; ++i) {
+    const uint8_t byte = buffer[i];
+    if (escape_pending_) {
+      escape_pending_ = false;
+      if (byte == 'x' || byte == 'X') {
+        spdlog::info("console escape: stopping the VM");
+        request_stop();
+        return false;
+      }
+      if (byte != kConsoleEscape) bytes.push_back(kConsoleEscape);
+      bytes.push_back(byte);
+    } else if (byte == kConsoleEscape && isatty(STDIN_FILENO)) {
+      escape_pending_ = true;
+    } else {
+      bytes.push_back(byte);
+    }
+  }
+  board_->console().receive(bytes);
+  return true;
+}
+
+Result<> Arm64Machine::start() {
+  for (const auto& vcpu : vcpus_) {
+    if (auto r = vcpu->start(*this); !r) {
+      stop_threads();
+      return r;
+    }
+  }
+  device_loop_->start();
+  return {};
+}
+
+void Arm64Machine::finish(Result<GuestExit> outcome) {
+  std::lock_guard lock(mutex_);
+  if (!outcome_) outcome_ = std::move(outcome);
+  finished_.notify_all();
+}
+
+void Arm64Machine::request_stop() {
+  finish(fail(ExitCode::kControllerForcedHalt, "the VM was stopped"));
+}
+
+Result<GuestExit> Arm64Machine::wait() {
+  {
+    std::unique_lock lock(mutex_);
+    finished_.wait(lock, [this] { return outcome_.has_value(); });
+  }
+  stop_threads();
+  std::lock_guard lock(mutex_);
+  return *outcome_;
+}
+
+void Arm64Machine::stop_threads() {
+  for (const auto& vcpu : vcpus_) vcpu->request_stop();
+  for (const auto& vcpu : vcpus_) vcpu->join();
+  if (device_loop_) device_loop_->stop();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Machine>> create_machine(const Config& config) {
+  return Arm64Machine::create(config);
+}
+
+}  // namespace petrel::arm64

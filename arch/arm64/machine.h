@@ -1,0 +1,14 @@
+#pragma once
+
+#include <memory>
+
+#include "core/config.h"
+#include "core/lifecycle.h"
+
+namespace petrel::arm64 {
+
+// The real machine factory: on an arm64 host with KVM it builds the VM for `config`;
+// elsewhere it fails with GUEST_INITIALIZATION_FAILURE.
+Result<std::unique_ptr<Machine>> create_machine(const Config& config);
+
+}  // namespace petrel::arm64

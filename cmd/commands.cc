@@ -1,0 +1,138 @@
+#include "cmd/commands.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "arch/arm64/board.h"
+#include "arch/arm64/machine.h"
+#include "cmd/supervisor.h"
+#include "cmd/terminal.h"
+#include "core/config.h"
+#include "core/instance_lock.h"
+#include "core/lifecycle.h"
+
+namespace petrel {
+
+namespace {
+
+ExitCode report(const Error& error) {
+  spdlog::error("{}", error.message);
+  return error.code;
+}
+
+ExitCode exit_code_for(GuestExit how) {
+  return how == GuestExit::kPowerOff ? ExitCode::kPoweredOff : ExitCode::kGuestReset;
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  double value = 0;
+  const char* end = text.data() + text.size();
+  auto [rest, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || value < 0 || rest == text.data()) return std::nullopt;
+  const std::string_view unit(rest, static_cast<size_t>(end - rest));
+  double milliseconds;
+  if (unit.empty() || unit == "s") {
+    milliseconds = value * 1000;
+  } else if (unit == "ms") {
+    milliseconds = value;
+  } else if (unit == "m") {
+    milliseconds = value * 60'000;
+  } else if (unit == "h") {
+    milliseconds = value * 3'600'000;
+  } else {
+    return std::nullopt;
+  }
+  if (milliseconds > 1e15) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(milliseconds));
+}
+
+ExitCode run_command(const RunOptions& options) {
+  auto config = load_config(options.config);
+  if (!config) return report(config.error());
+
+  auto lock = InstanceLock::acquire(options.runtime_dir.value_or(default_runtime_dir()), config->name);
+  if (!lock) return report(lock.error());
+
+  Lifecycle lifecycle(arm64::create_machine);
+  Supervisor supervisor([&lifecycle] { (void)lifecycle.stop(); }, options.timeout);
+  std::optional<RawTerminal> terminal;
+  if (config->console.mode == ConsoleMode::kStdio) terminal.emplace();
+
+  for (unsigned boot = 1;; ++boot) {
+    if (supervisor.stop_signalled() || supervisor.timed_out()) break;
+    if (auto created = lifecycle.create(*config); !created) return report(created.error());
+    spdlog::info("guest '{}' created (boot {})", config->name, boot);
+    auto ran = lifecycle.run();
+    if (supervisor.timed_out()) {
+      spdlog::error("the guest did not stop within the timeout");
+      return ExitCode::kTimeout;
+    }
+    if (!ran) {
+      if (ran.error().code == ExitCode::kControllerForcedHalt) {
+        spdlog::info("{}", ran.error().message);
+        return ran.error().code;
+      }
+      return report(ran.error());
+    }
+    if (*ran == GuestExit::kReset && config->on_reset == OnReset::kRestart) {
+      spdlog::info("guest reset: booting it again (on_reset = \"restart\")");
+      continue;
+    }
+    spdlog::info("guest {}", *ran == GuestExit::kPowerOff ? "powered off" : "reset");
+    return exit_code_for(*ran);
+  }
+  return supervisor.timed_out() ? ExitCode::kTimeout : ExitCode::kControllerForcedHalt;
+}
+
+ExitCode check_command(const std::filesystem::path& path) {
+  auto config = load_config(path);
+  if (!config) return report(config.error());
+  // The boot payloads too, so `check` catches a kernel that is not an arm64 Image or a
+  // RAM size too small for it.
+  if (auto plan = arm64::plan_boot(*config); !plan) return report(plan.error());
+  fmt::print("{}: ok\n", path.string());
+  return ExitCode::kPoweredOff;
+}
+
+ExitCode dtb_command(const std::filesystem::path& path, const std::filesystem::path& output) {
+  auto config = load_config(path);
+  if (!config) return report(config.error());
+  auto plan = arm64::plan_boot(*config);
+  if (!plan) return report(plan.error());
+
+  // Without KVM: interrupt lines that go nowhere, and the MPIDRs KVM would assign.
+  struct UnconnectedLine final : InterruptLine {
+    void set_level(bool) override {}
+  };
+  auto board = arm64::Board::build(
+      *config, [](uint32_t) { return std::make_unique<UnconnectedLine>(); },
+      [](std::span<const uint8_t>) {});
+  if (!board) return report(board.error());
+  std::vector<uint64_t> mpidrs;
+  for (uint32_t i = 0; i < config->machine.vcpus; ++i) mpidrs.push_back(arm64::default_mpidr(i));
+  auto tree = (*board)->device_tree(*config, *plan, mpidrs, arm64::GicVersion::kV3);
+  if (!tree) return report(tree.error());
+
+  // Written to a temporary name and renamed, so a failure never leaves half a file.
+  const std::filesystem::path temporary = output.string() + ".tmp";
+  FILE* file = std::fopen(temporary.c_str(), "wb");
+  const bool written = file != nullptr && std::fwrite(tree->data(), 1, tree->size(), file) == tree->size();
+  const bool closed = file != nullptr && std::fclose(file) == 0;
+  if (!written || !closed || std::rename(temporary.c_str(), output.c_str()) != 0) {
+    const int error = errno;
+    std::remove(temporary.c_str());
+    return report({ExitCode::kBadConfig, fmt::format("{}: {}", output.string(), strerror(error))});
+  }
+  return ExitCode::kPoweredOff;
+}
+
+}  // namespace petrel

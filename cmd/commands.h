@@ -1,0 +1,25 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+
+#include "core/exit_code.h"
+
+namespace petrel {
+
+struct RunOptions {
+  std::filesystem::path config;
+  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::filesystem::path> runtime_dir;
+};
+
+// Each returns the process exit code; errors have been reported on stderr.
+ExitCode run_command(const RunOptions& options);
+ExitCode check_command(const std::filesystem::path& config);
+ExitCode dtb_command(const std::filesystem::path& config, const std::filesystem::path& output);
+
+// Parses "30", "30s", "500ms", "2m", "1h" (as timeout(1) reads a bare number: seconds).
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+}  // namespace petrel

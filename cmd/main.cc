@@ -1,0 +1,85 @@
+// petrel: boots an arm64 Linux guest on KVM from a TOML file, in the foreground, and
+// reports by its exit code how the guest ended.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <string>
+
+#include "cmd/commands.h"
+#include "cmd/supervisor.h"
+#include "core/log.h"
+
+namespace {
+
+constexpr const char* kExitCodes = R"(Exit codes:
+    0  the guest powered off (PSCI SYSTEM_OFF)
+    1  INTERNAL_ERROR: anything unexpected
+    3  BAD_CONFIG: TOML syntax, unknown key, wrong type, out of range, bad flag
+    4  GUEST_INITIALIZATION_FAILURE: no usable /dev/kvm, host not arm64, RAM not allocatable
+    5  DEVICE_INITIALIZATION_FAILURE: a device resource cannot be set up
+    7  DEVICE_MEMORY_OVERLAP: devices or RAM overlap in the guest address map
+   10  KERNEL_LOAD_FAILURE: kernel or initrd missing, unreadable, not an arm64 Image, too big
+   11  VCPU_START_FAILURE: a vCPU cannot be created or started (e.g. too many vCPUs)
+   12  VCPU_RUNTIME_FAILURE: a vCPU failed while running the guest
+   13  NOT_CREATED
+   14  ALREADY_RUNNING: a guest of the same name is running
+   15  CONTROLLER_FORCED_HALT: stopped by SIGTERM, SIGINT or SIGHUP
+   32  the guest reset (PSCI SYSTEM_RESET, e.g. reboot, or a panic with panic=-1)
+  124  --timeout elapsed; the VM was stopped first
+Codes 2, 6, 8 and 9 are reserved (fuchsia.virtualization.GuestError).)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists, so every thread inherits the mask and only the
+  // supervisor thread ever sees these signals.
+  petrel::Supervisor::block_stop_signals();
+
+  CLI::App app{"petrel: a microVM launcher for arm64 Linux guests on KVM", "petrel"};
+  app.footer(kExitCodes);
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "petrel 0.1.0");
+  int verbosity = 0;
+  app.add_flag("-v,--verbose", verbosity, "more logging on stderr (-v info, -vv debug)");
+
+  petrel::RunOptions run;
+  std::string timeout_text;
+  std::string runtime_dir;
+  auto* run_cmd = app.add_subcommand("run", "create and run the guest described by CONFIG, in the foreground");
+  run_cmd->add_option("config", run.config, "the guest's TOML file")->required();
+  run_cmd->add_option("--timeout", timeout_text,
+                      "stop the guest and exit 124 after DURATION (e.g. 90, 90s, 500ms, 2m)");
+  run_cmd->add_option("--runtime-dir", runtime_dir,
+                      "folder for the per-name lock (default $XDG_RUNTIME_DIR/petrel, /run/petrel as root)");
+
+  std::filesystem::path check_config;
+  auto* check_cmd = app.add_subcommand("check", "validate CONFIG and its kernel without booting");
+  check_cmd->add_option("config", check_config, "the guest's TOML file")->required();
+
+  std::filesystem::path dtb_config, dtb_output;
+  auto* dtb_cmd = app.add_subcommand("dtb", "write the device tree `run` would give the guest");
+  dtb_cmd->add_option("config", dtb_config, "the guest's TOML file")->required();
+  dtb_cmd->add_option("-o,--output", dtb_output, "where to write the .dtb")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int code = app.exit(error);
+    return code == 0 ? 0 : petrel::to_int(petrel::ExitCode::kBadConfig);
+  }
+  petrel::init_logging(verbosity);
+
+  if (*run_cmd) {
+    if (!timeout_text.empty()) {
+      run.timeout = petrel::parse_duration(timeout_text);
+      if (!run.timeout) {
+        spdlog::error("--timeout: '{}' is not a duration (e.g. 90, 90s, 500ms, 2m)", timeout_text);
+        return petrel::to_int(petrel::ExitCode::kBadConfig);
+      }
+    }
+    if (!runtime_dir.empty()) run.runtime_dir = runtime_dir;
+    return petrel::to_int(petrel::run_command(run));
+  }
+  if (*check_cmd) return petrel::to_int(petrel::check_command(check_config));
+  return petrel::to_int(petrel::dtb_command(dtb_config, dtb_output));
+}

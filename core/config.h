@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "core/error.h"
+
+namespace petrel {
+
+enum class OnReset { kExit, kRestart };
+
+enum class ConsoleMode {
+  kStdio,  // guest output to stdout, stdin to the guest
+  kNone,   // console device present, output discarded, no input
+};
+
+// A validated guest description. Every path is absolute (resolved against the config
+// file's folder) and every file named here existed and was readable at validation time.
+struct Config {
+  std::filesystem::path source;  // the TOML file, for messages; empty in quick mode
+  std::string name;              // `name`, default: the config file's stem
+
+  struct Machine {
+    uint32_t vcpus = 1;
+    uint64_t memory_bytes = 512ull << 20;
+  } machine;
+
+  struct Boot {
+    std::filesystem::path kernel;
+    std::optional<std::filesystem::path> initrd;
+    std::string cmdline;
+  } boot;
+
+  struct Console {
+    ConsoleMode mode = ConsoleMode::kStdio;
+  } console;
+
+  OnReset on_reset = OnReset::kExit;
+};
+
+// Limits the config enforces before any VM exists.
+inline constexpr uint64_t kMinMemoryBytes = 64ull << 20;
+inline constexpr uint64_t kMaxMemoryBytes = 1ull << 40;  // 1 TiB, far above any microVM
+inline constexpr uint32_t kMaxConfigVcpus = 512;          // KVM's own limit is checked at Create
+inline constexpr size_t kMaxCmdlineBytes = 2048;          // arm64 COMMAND_LINE_SIZE
+
+// Parses a size such as "512M", "1G", "65536" or 536870912 given as a string.
+// Suffixes K, M, G, T (optionally followed by "iB" or "B") are binary multiples.
+Result<uint64_t> parse_size(std::string_view text);
+
+// Reads, parses and validates a TOML config. Errors are BAD_CONFIG with
+// "file:line:column: message", or KERNEL_LOAD_FAILURE for a kernel or initrd that is
+// missing or unreadable.
+Result<Config> load_config(const std::filesystem::path& file);
+
+// Same, from text already in memory; `source` names it in messages and anchors
+// relative paths (its parent folder).
+Result<Config> parse_config(std::string_view text, const std::filesystem::path& source);
+
+}  // namespace petrel

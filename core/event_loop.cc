@@ -1,0 +1,71 @@
+#include "core/event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace petrel {
+
+Result<std::unique_ptr<EventLoop>> EventLoop::create() {
+  UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
+  UniqueFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!epoll || !wake) {
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("event loop: {}", strerror(errno)));
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = UINT64_MAX;  // the wake-up eventfd
+  if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &event) != 0) {
+    return fail(ExitCode::kDeviceInitializationFailure, fmt::format("event loop: {}", strerror(errno)));
+  }
+  return std::unique_ptr<EventLoop>(new EventLoop(std::move(epoll), std::move(wake)));
+}
+
+EventLoop::~EventLoop() { stop(); }
+
+Result<> EventLoop::add(int fd, Handler handler) {
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u64 = handlers_.size();
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) {
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("event loop: cannot watch fd {}: {}", fd, strerror(errno)));
+  }
+  handlers_.emplace_back(fd, std::move(handler));
+  return {};
+}
+
+void EventLoop::start() {
+  thread_ = std::thread([this] { loop(); });
+}
+
+void EventLoop::stop() {
+  std::lock_guard lock(stop_mutex_);
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t ignored = write(wake_.get(), &one, sizeof(one));
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventLoop::loop() {
+  epoll_event events[8];
+  for (;;) {
+    const int count = epoll_wait(epoll_.get(), events, 8, -1);
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    for (int i = 0; i < count; ++i) {
+      const uint64_t index = events[i].data.u64;
+      if (index == UINT64_MAX) return;
+      auto& [fd, handler] = handlers_[index];
+      if (!handler()) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    }
+  }
+}
+
+}  // namespace petrel

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "core/unique_fd.h"
+
+namespace petrel {
+
+// A small epoll loop on a thread of its own, for device work that waits on file
+// descriptors (console input today, virtqueue notifications later), off the vCPU threads.
+class EventLoop {
+ public:
+  // Called when the fd is readable (or hung up); returning false removes the fd.
+  using Handler = std::function<bool()>;
+
+  static Result<std::unique_ptr<EventLoop>> create();
+  ~EventLoop();  // stops and joins
+
+  // Before start(): watch `fd` for input.
+  Result<> add(int fd, Handler handler);
+
+  void start();
+  // Wakes the loop and joins its thread; idempotent, safe before start().
+  void stop();
+
+ private:
+  EventLoop(UniqueFd epoll, UniqueFd wake) : epoll_(std::move(epoll)), wake_(std::move(wake)) {}
+  void loop();
+
+  UniqueFd epoll_;
+  UniqueFd wake_;
+  std::vector<std::pair<int, Handler>> handlers_;
+  std::thread thread_;
+  std::mutex stop_mutex_;
+};
+
+}  // namespace petrel

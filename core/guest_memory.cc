@@ -1,0 +1,81 @@
+#include "core/guest_memory.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace petrel {
+
+bool AddressRange::contains(uint64_t address, uint64_t length) const {
+  if (address < base) return false;
+  const uint64_t offset = address - base;
+  return offset <= size && length <= size - offset;
+}
+
+bool AddressRange::overlaps(const AddressRange& other) const {
+  if (size == 0 || other.size == 0) return false;
+  return base < other.base + other.size && other.base < base + size;
+}
+
+Result<GuestMemory> GuestMemory::allocate(uint64_t base, uint64_t size) {
+  if (size == 0 || base + size < base) {
+    return fail(ExitCode::kGuestInitializationFailure, "guest RAM: invalid size");
+  }
+  // MAP_NORESERVE: pages are only committed when the guest touches them, which keeps
+  // petrel's footprint to what the guest really uses.
+  void* host = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (host == MAP_FAILED) {
+    return fail(ExitCode::kGuestInitializationFailure,
+                fmt::format("guest RAM: cannot map {} MiB: {}", size >> 20, strerror(errno)));
+  }
+  return GuestMemory(base, size, static_cast<uint8_t*>(host));
+}
+
+GuestMemory::GuestMemory(GuestMemory&& other) noexcept
+    : base_(other.base_), size_(other.size_), host_(other.host_) {
+  other.host_ = nullptr;
+  other.size_ = 0;
+}
+
+GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
+  if (this != &other) {
+    release();
+    base_ = other.base_;
+    size_ = other.size_;
+    host_ = other.host_;
+    other.host_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+GuestMemory::~GuestMemory() { release(); }
+
+void GuestMemory::release() {
+  if (host_ != nullptr) munmap(host_, size_);
+  host_ = nullptr;
+}
+
+std::optional<std::span<uint8_t>> GuestMemory::slice(uint64_t address, uint64_t length) const {
+  if (host_ == nullptr || !range().contains(address, length)) return std::nullopt;
+  return std::span<uint8_t>(host_ + (address - base_), length);
+}
+
+bool GuestMemory::read(uint64_t address, std::span<uint8_t> out) const {
+  auto bytes = slice(address, out.size());
+  if (!bytes) return false;
+  std::memcpy(out.data(), bytes->data(), out.size());
+  return true;
+}
+
+bool GuestMemory::write(uint64_t address, std::span<const uint8_t> data) const {
+  auto bytes = slice(address, data.size());
+  if (!bytes) return false;
+  std::memcpy(bytes->data(), data.data(), data.size());
+  return true;
+}
+
+}  // namespace petrel

@@ -1,0 +1,84 @@
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+
+#include "core/config.h"
+#include "core/error.h"
+
+namespace petrel {
+
+// The six internal phases (lifecycle-phase.txt). Never shown to users as such.
+enum class LifecyclePhase { kUninitialized, kNotStarted, kStarting, kRunning, kPaused, kShutdown };
+
+// The three public states the phases collapse to.
+enum class PublicState { kNotStarted, kRunning, kPaused };
+
+PublicState public_state(LifecyclePhase phase);
+std::string_view phase_name(LifecyclePhase phase);
+bool is_pre_boot(LifecyclePhase phase);   // Uninitialized or NotStarted
+bool is_post_boot(LifecyclePhase phase);  // Running or Paused
+
+// How a guest ended when it ended by itself.
+enum class GuestExit { kPowerOff, kReset };
+
+// A built virtual machine: memory, devices and kernel in place, no vCPU running.
+// Implemented by the arch layer; the lifecycle engine owns one between Create and Stop.
+class Machine {
+ public:
+  virtual ~Machine() = default;
+
+  // Starts the vCPUs and device loops. Failures are VCPU_START_FAILURE.
+  virtual Result<> start() = 0;
+
+  // Blocks until the machine stops: the guest powered off or reset (a value), a vCPU
+  // failed (VCPU_RUNTIME_FAILURE), or request_stop() was called (CONTROLLER_FORCED_HALT).
+  // On return every vCPU thread and device loop has been joined.
+  virtual Result<GuestExit> wait() = 0;
+
+  // Asks a started machine to stop; safe from any thread, returns at once, idempotent.
+  virtual void request_stop() = 0;
+};
+
+// Builds machines; the arch layer provides the real one, tests a fake.
+using MachineFactory = std::function<Result<std::unique_ptr<Machine>>(const Config&)>;
+
+// Create / Run / Stop as in guest-lifecycle.txt, with the phases of lifecycle-phase.txt.
+// Thread-safe: Stop may arrive from a signal-handling thread while Run blocks.
+class Lifecycle {
+ public:
+  explicit Lifecycle(MachineFactory factory);
+  ~Lifecycle();
+  Lifecycle(const Lifecycle&) = delete;
+  Lifecycle& operator=(const Lifecycle&) = delete;
+
+  // Builds the VM without starting it. ALREADY_RUNNING while Starting, Running or Paused;
+  // otherwise replaces any machine created earlier. Other errors come from the factory.
+  Result<> create(const Config& config);
+
+  // Starts the VM and blocks until it stops. NOT_CREATED without a created machine,
+  // ALREADY_RUNNING while another Run is in progress, CONTROLLER_FORCED_HALT when Stop
+  // ended it, VCPU_START_FAILURE / VCPU_RUNTIME_FAILURE from the machine. A guest that
+  // powered off or reset is a value. Afterwards the machine is gone (phase Shutdown).
+  Result<GuestExit> run();
+
+  // Stops a running VM and returns once its vCPU threads and device loops have stopped.
+  // On a created but not started VM it discards it. Idempotent.
+  Result<> stop();
+
+  LifecyclePhase phase() const;
+  PublicState state() const { return public_state(phase()); }
+
+ private:
+  MachineFactory factory_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  LifecyclePhase phase_ = LifecyclePhase::kUninitialized;
+  std::unique_ptr<Machine> machine_;
+  bool stop_requested_ = false;
+};
+
+}  // namespace petrel

@@ -1,0 +1,9 @@
+#pragma once
+
+namespace petrel {
+
+// All logging goes to stderr (the guest console owns stdout) as "petrel: level: message".
+// verbosity 0 shows warnings and errors, 1 adds info, 2 or more adds debug.
+void init_logging(int verbosity);
+
+}  // namespace petrel

@@ -1,0 +1,84 @@
+#include "devices/pl031.h"
+
+#include <fmt/format.h>
+
+#include <ctime>
+
+namespace petrel {
+
+namespace {
+constexpr uint64_t kData = 0x00;
+constexpr uint64_t kMatch = 0x04;
+constexpr uint64_t kLoad = 0x08;
+constexpr uint64_t kControl = 0x0c;
+constexpr uint64_t kInterruptMask = 0x10;
+constexpr uint64_t kRawInterrupt = 0x14;
+constexpr uint64_t kMaskedInterrupt = 0x18;
+constexpr uint64_t kInterruptClear = 0x1c;
+// PrimeCell identification registers: the AMBA bus matches the driver by these.
+constexpr uint64_t kIdBase = 0xfe0;
+constexpr uint8_t kIdBytes[8] = {0x31, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
+}  // namespace
+
+Pl031::Pl031(uint64_t base, uint32_t spi, InterruptLine& irq, Clock clock)
+    : base_(base), spi_(spi), irq_(irq), clock_(std::move(clock)) {}
+
+int64_t Pl031::host_clock() { return static_cast<int64_t>(::time(nullptr)); }
+
+uint32_t Pl031::now() const { return static_cast<uint32_t>(clock_() + offset_); }
+
+void Pl031::mmio_read(uint64_t offset, std::span<uint8_t> data) {
+  std::lock_guard lock(mutex_);
+  uint32_t value = 0;
+  switch (offset) {
+    case kData:
+      value = now();
+      if (value >= match_ && match_ != 0) interrupt_raw_ = true;
+      break;
+    case kMatch: value = match_; break;
+    case kLoad: value = load_; break;
+    case kControl: value = 1; break;  // always running
+    case kInterruptMask: value = interrupt_enabled_; break;
+    case kRawInterrupt: value = interrupt_raw_; break;
+    case kMaskedInterrupt: value = interrupt_raw_ && interrupt_enabled_; break;
+    default:
+      if (offset >= kIdBase && offset < kIdBase + 4 * sizeof(kIdBytes) && offset % 4 == 0) {
+        value = kIdBytes[(offset - kIdBase) / 4];
+      }
+      break;
+  }
+  set_mmio_value(data, value);
+  update_interrupt();
+}
+
+void Pl031::mmio_write(uint64_t offset, std::span<const uint8_t> data) {
+  std::lock_guard lock(mutex_);
+  const auto value = static_cast<uint32_t>(mmio_value(data));
+  switch (offset) {
+    case kMatch: match_ = value; break;
+    case kLoad:
+      load_ = value;
+      offset_ = static_cast<int64_t>(value) - clock_();
+      break;
+    case kInterruptMask: interrupt_enabled_ = value & 1; break;
+    case kInterruptClear:
+      if (value & 1) interrupt_raw_ = false;
+      break;
+    default: break;  // data, control and the ID registers are read-only
+  }
+  update_interrupt();
+}
+
+void Pl031::update_interrupt() { irq_.set_level(interrupt_raw_ && interrupt_enabled_); }
+
+std::string Pl031::fdt_node_name() const { return fmt::format("rtc@{:x}", base_); }
+
+void Pl031::describe(FdtWriter& fdt, const FdtContext& context) const {
+  fdt.property_strings("compatible", {"arm,pl031", "arm,primecell"});
+  fdt.property_reg(base_, kWindowBytes);
+  context.interrupts_property(fdt, spi_);
+  fdt.property_u32("clocks", context.apb_clock_phandle());
+  fdt.property_string("clock-names", "apb_pclk");
+}
+
+}  // namespace petrel

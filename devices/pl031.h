@@ -1,0 +1,48 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+
+#include "devices/device.h"
+
+namespace petrel {
+
+// ARM PrimeCell PL031 real-time clock: the guest reads the host's wall-clock time in
+// seconds. A guest may set it (the offset is kept) and program a match value; alarms
+// are latched when the guest reads the data register at or past the match.
+class Pl031 final : public MmioDevice {
+ public:
+  using Clock = std::function<int64_t()>;  // seconds since the epoch
+
+  static constexpr uint64_t kWindowBytes = 0x1000;
+
+  Pl031(uint64_t base, uint32_t spi, InterruptLine& irq, Clock clock = host_clock);
+
+  std::string_view name() const override { return "rtc"; }
+  AddressRange mmio_range() const override { return {base_, kWindowBytes}; }
+  void mmio_read(uint64_t offset, std::span<uint8_t> data) override;
+  void mmio_write(uint64_t offset, std::span<const uint8_t> data) override;
+  std::string fdt_node_name() const override;
+  void describe(FdtWriter& fdt, const FdtContext& context) const override;
+
+  static int64_t host_clock();
+
+ private:
+  uint32_t now() const;
+  void update_interrupt();
+
+  const uint64_t base_;
+  const uint32_t spi_;
+  InterruptLine& irq_;
+  Clock clock_;
+
+  std::mutex mutex_;
+  int64_t offset_ = 0;  // guest time minus host time, after a guest write to LR
+  uint32_t match_ = 0;
+  uint32_t load_ = 0;
+  bool interrupt_enabled_ = false;
+  bool interrupt_raw_ = false;
+};
+
+}  // namespace petrel

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: install dependencies, build both
+# trees, run the unit tests, then the nested KVM tests (real arm64 KVM inside an
+# emulated arm64 host). Extra arguments select nested cases by name.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+"$root/scripts/setup-debian.sh"
+"$root/scripts/build.sh"
+
+echo "== unit tests"
+"$root/build/native/unit_tests"
+
+echo "== nested KVM tests"
+"$root/tests/nested/run.sh" "$root/build/arm64/petrel" "$@"

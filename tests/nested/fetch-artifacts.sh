@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Downloads (once) the arm64 Debian packages the nested tests need and unpacks them into
+# the git-ignored cache. Safe to run repeatedly; a missing cache is simply rebuilt.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${PETREL_CACHE:-$here/../../.cache}
+mkdir -p "$cache/debs" "$cache/unpacked"
+cache=$(cd "$cache" && pwd)
+
+resolve_kernel() { # the exact image package behind a meta package, e.g. linux-image-6.1.0-56-cloud-arm64
+  apt-cache depends "$1:arm64" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {sub(":arm64","",$2); print $2; exit}'
+}
+
+fetch() { # fetch PKG: download PKG:arm64 into the cache unless a .deb of it is there
+  local pkg=$1
+  if ! ls "$cache/debs/${pkg}_"*_arm64.deb >/dev/null 2>&1; then
+    (cd "$cache/debs" && apt-get download -q "$pkg:arm64" >&2)
+  fi
+  ls "$cache/debs/${pkg}_"*_arm64.deb | head -n1
+}
+
+unpack() { # unpack DEB DIR: extract once
+  local deb=$1 dir=$2
+  if [ ! -f "$dir/.unpacked" ] || [ "$(cat "$dir/.unpacked")" != "$(basename "$deb")" ]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    dpkg-deb -x "$deb" "$dir"
+    basename "$deb" >"$dir/.unpacked"
+  fi
+}
+
+kpkg=$(resolve_kernel linux-image-cloud-arm64)
+if [ -z "$kpkg" ]; then
+  echo "fetch-artifacts: cannot resolve linux-image-cloud-arm64:arm64 (run apt-get update with arm64 enabled)" >&2
+  exit 1
+fi
+unpack "$(fetch "$kpkg")" "$cache/unpacked/kernel"
+unpack "$(fetch busybox-static)" "$cache/unpacked/busybox"
+
+kernel=$(ls "$cache/unpacked/kernel/boot/"vmlinuz-* | head -n1)
+ln -sf "$kernel" "$cache/Image"
+ln -sf "$cache/unpacked/busybox/bin/busybox" "$cache/busybox"
+echo "$cache"
