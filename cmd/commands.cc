@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/instance_lock.h"
 #include "core/lifecycle.h"
+#include "core/sd_notify.h"
 
 namespace petrel {
 
@@ -63,7 +64,12 @@ ExitCode run_command(const RunOptions& options) {
   if (!lock) return report(lock.error());
 
   Lifecycle lifecycle(arm64::create_machine);
-  Supervisor supervisor([&lifecycle] { (void)lifecycle.stop(); }, options.timeout);
+  Supervisor supervisor(
+      [&lifecycle] {
+        notify_systemd("STOPPING=1");
+        (void)lifecycle.stop();
+      },
+      options.timeout);
   std::optional<RawTerminal> terminal;
   if (config->console.mode == ConsoleMode::kStdio) terminal.emplace();
 
@@ -71,7 +77,7 @@ ExitCode run_command(const RunOptions& options) {
     if (supervisor.stop_signalled() || supervisor.timed_out()) break;
     if (auto created = lifecycle.create(*config); !created) return report(created.error());
     spdlog::info("guest '{}' created (boot {})", config->name, boot);
-    auto ran = lifecycle.run();
+    auto ran = lifecycle.run([] { notify_systemd("READY=1"); });
     if (supervisor.timed_out()) {
       spdlog::error("the guest did not stop within the timeout");
       return ExitCode::kTimeout;

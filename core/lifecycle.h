@@ -1,6 +1,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -31,7 +32,9 @@ class Machine {
  public:
   virtual ~Machine() = default;
 
-  // Starts the vCPUs and device loops. Failures are VCPU_START_FAILURE.
+  // Starts the vCPUs and device loops. Failures are VCPU_START_FAILURE. After a failure the
+  // lifecycle calls request_stop() and destroys the machine without calling wait(), so the
+  // destructor must join whatever start() managed to launch.
   virtual Result<> start() = 0;
 
   // Blocks until the machine stops: the guest powered off or reset (a value), a vCPU
@@ -40,6 +43,7 @@ class Machine {
   virtual Result<GuestExit> wait() = 0;
 
   // Asks a started machine to stop; safe from any thread, returns at once, idempotent.
+  // The lifecycle calls it only after start() has returned, sometimes under its own mutex.
   virtual void request_stop() = 0;
 };
 
@@ -63,7 +67,8 @@ class Lifecycle {
   // ALREADY_RUNNING while another Run is in progress, CONTROLLER_FORCED_HALT when Stop
   // ended it, VCPU_START_FAILURE / VCPU_RUNTIME_FAILURE from the machine. A guest that
   // powered off or reset is a value. Afterwards the machine is gone (phase Shutdown).
-  Result<GuestExit> run();
+  // `on_running` is called once the vCPUs run (for readiness notification).
+  Result<GuestExit> run(const std::function<void()>& on_running = {});
 
   // Stops a running VM and returns once its vCPU threads and device loops have stopped.
   // On a created but not started VM it discards it. Idempotent.
@@ -73,12 +78,20 @@ class Lifecycle {
   PublicState state() const { return public_state(phase()); }
 
  private:
+  // Ends a Run: destroys the machine outside the mutex, enters Shutdown, wakes Stop.
+  Result<GuestExit> tear_down(Result<GuestExit> outcome);
+
   MachineFactory factory_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   LifecyclePhase phase_ = LifecyclePhase::kUninitialized;
   std::unique_ptr<Machine> machine_;
   bool stop_requested_ = false;
+  // Create, or Stop discarding an unstarted machine, is building or destroying machine_
+  // outside the mutex; Create, Run and Stop wait for it to finish.
+  bool busy_ = false;
+  // Counts finished Runs, so Stop waits for the end of the Run it interrupted and no other.
+  uint64_t runs_finished_ = 0;
 };
 
 }  // namespace petrel

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <span>
 
 #include "arch/arm64/layout.h"
 
@@ -49,28 +50,20 @@ Result<Gic> Gic::create(const KvmVm& vm, uint32_t vcpus) {
   if (fd < 0) return gic_failure(fmt::format("KVM_CREATE_DEVICE: {}", strerror(errno)));
   Gic gic(UniqueFd(fd), version);
 
-  const uint64_t distributor = kGicDistributorBase;
-  if (version == GicVersion::kV3) {
-    const uint64_t redistributors = gic_redistributor_range(vcpus).base;
-    if (auto r = set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST,
-                               &distributor, "distributor address");
-        !r) {
-      return std::unexpected(r.error());
-    }
-    if (auto r = set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST,
-                               &redistributors, "redistributor address");
-        !r) {
-      return std::unexpected(r.error());
-    }
-  } else {
-    const uint64_t cpu_interface = kGicCpuInterfaceBase;
-    if (auto r = set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_DIST,
-                               &distributor, "distributor address");
-        !r) {
-      return std::unexpected(r.error());
-    }
-    if (auto r = set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V2_ADDR_TYPE_CPU,
-                               &cpu_interface, "CPU interface address");
+  struct Placement {
+    uint64_t type;
+    uint64_t address;
+    std::string_view what;
+  };
+  const Placement v3[] = {
+      {KVM_VGIC_V3_ADDR_TYPE_DIST, kGicDistributorBase, "distributor address"},
+      {KVM_VGIC_V3_ADDR_TYPE_REDIST, gic_redistributor_range(vcpus).base, "redistributor address"}};
+  const Placement v2[] = {
+      {KVM_VGIC_V2_ADDR_TYPE_DIST, kGicDistributorBase, "distributor address"},
+      {KVM_VGIC_V2_ADDR_TYPE_CPU, kGicCpuInterfaceBase, "CPU interface address"}};
+  for (const Placement& placement : version == GicVersion::kV3 ? std::span(v3) : std::span(v2)) {
+    if (auto r = set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, placement.type, &placement.address,
+                               placement.what);
         !r) {
       return std::unexpected(r.error());
     }

@@ -1,0 +1,12 @@
+#!/bin/sh
+# panic: the guest kernel panics (echo c > /proc/sysrq-trigger); with panic=-1 on its
+# command line it resets at once, and petrel exits 32. The console must show the panic,
+# or a guest that merely rebooted would pass.
+. /nested/lib.sh
+run_petrel "$CONFIGS/panic.toml"
+expect_exit 32
+expect_stdout_has PETREL-GUEST-INIT-OK
+expect_stdout_has GUEST-PANICKING
+expect_stdout_has "Kernel panic"
+expect_stdout_lacks "GUEST-ERROR"
+pass

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The nested KVM tests' entry point on L0 (an x86_64 machine without /dev/kvm):
+#   tests/nested/run.sh PETREL_ARM64_BINARY [CASE...]
+# Packs petrel, a guest kernel and initramfs, the bare-metal test guests (tests/guests/,
+# as /guest/<name>.img) and the case scripts into an initramfs for L1, an arm64 Linux
+# that QEMU emulates with EL2 so it has a real /dev/kvm; boots it; reads the
+# `RESULT <case> ...` lines its console prints; prints one line per case and
+# "N passed, M failed". Exit 0 only when every selected case passed; on any failure the
+# whole L1 console log is printed first. CASE is a name such as boot-1cpu (the file
+# cases/NN-boot-1cpu.sh); no CASE runs all. The recipe: NESTED-KVM.md in shared/.
+#
+# Environment: NESTED_PETREL_TIMEOUT (s, one petrel run inside L1, default 60),
+# NESTED_CASE_TIMEOUT (s, one case inside L1, default 90; a case file may set its own with
+# a "# case-timeout: N" line), NESTED_L1_TIMEOUT (s, the whole L1 run, default 60 plus
+# every selected case's limit), NESTED_VERBOSE=1 (stream L1's console while it runs),
+# NESTED_BUILD (work folder, default build/nested), PETREL_CACHE (see fetch-artifacts.sh).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+usage() {
+  echo "usage: $0 PETREL_ARM64_BINARY [CASE...]" >&2
+  echo "cases: $(list_cases | cut -d: -f1 | tr '\n' ' ')" >&2
+  exit 2
+}
+die() { echo "nested: $*" >&2; exit 2; }
+
+list_cases() { # "name:file" for every case script, in file-name order
+  local f base
+  for f in "$here"/cases/[0-9]*-*.sh; do
+    [ -e "$f" ] || continue
+    base=$(basename "$f" .sh)
+    echo "${base#*-}:$(basename "$f")"
+  done
+}
+
+[ $# -ge 1 ] || usage
+petrel=$1
+shift
+[ -f "$petrel" ] || die "no petrel binary at '$petrel' (build it with scripts/build.sh)"
+if [ "$(head -c 4 "$petrel" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+  machine=$(od -An -t u2 -j 18 -N 2 "$petrel" | tr -d ' ')
+  [ "$machine" = 183 ] || die "'$petrel' is an ELF file but not for aarch64 (e_machine $machine)"
+fi
+for tool in qemu-system-aarch64 aarch64-linux-gnu-gcc cpio gzip timeout od; do
+  command -v "$tool" >/dev/null || die "'$tool' not found (run scripts/setup-debian.sh)"
+done
+
+petrel_timeout=${NESTED_PETREL_TIMEOUT:-60}
+case_timeout=${NESTED_CASE_TIMEOUT:-$((petrel_timeout + 30))}
+
+# --- which cases ---------------------------------------------------------------------------
+mapfile -t all < <(list_cases)
+[ ${#all[@]} -gt 0 ] || die "no case scripts in $here/cases"
+selected=()
+if [ $# -eq 0 ]; then
+  selected=("${all[@]}")
+else
+  for want in "$@"; do
+    want=$(basename "$want" .sh)
+    match=
+    for entry in "${all[@]}"; do
+      name=${entry%%:*}
+      file=${entry#*:}
+      if [ "$want" = "$name" ] || [ "$want" = "${file%.sh}" ]; then match=$entry; fi
+    done
+    [ -n "$match" ] || { echo "nested: no case '$want'" >&2; usage; }
+    selected+=("$match")
+  done
+fi
+
+# --- artifacts and work folder -----------------------------------------------------------
+cache=$("$here/fetch-artifacts.sh" | tail -n 1)
+if [ ! -f "$cache/Image" ] || [ ! -f "$cache/busybox" ]; then
+  die "fetch-artifacts.sh left no Image/busybox in '$cache'"
+fi
+work=${NESTED_BUILD:-$root/build/nested}
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+l1root=$work/l1root
+log=$work/l1-console.log
+rm -rf "$l1root" "$work/l2root" "$log"
+
+mkcpio() { "$here/mkinitramfs.sh" pack "$1" "$2"; }
+
+echo "nested: building initramfs images in $work" >&2
+# L2: the Linux guest petrel boots, and the bare-metal test guests (tests/guests/).
+"$here/mkinitramfs.sh" guest "$cache/busybox" "$work/l2-initrd.cpio.gz"
+rm -rf "$work/guests"
+"$root/tests/guests/build.sh" "$work/guests"
+
+# L1: the emulated host, carrying petrel, the L2 kernel and initramfs and the cases.
+mkdir -p "$l1root/bin" "$l1root/guest" "$l1root/nested/cases" "$l1root/nested/configs"
+cp "$cache/busybox" "$l1root/bin/busybox"
+cp "$petrel" "$l1root/bin/petrel"
+cp -L "$cache/Image" "$l1root/guest/Image"
+cp "$work/l2-initrd.cpio.gz" "$l1root/guest/initrd.cpio.gz"
+cp "$work"/guests/*.img "$l1root/guest/"
+cp "$here/l1-init.sh" "$l1root/init"
+cp "$here/lib.sh" "$l1root/nested/lib.sh"
+cp "$here"/configs/*.toml "$l1root/nested/configs/"
+chmod 755 "$l1root/init" "$l1root/bin/busybox" "$l1root/bin/petrel"
+bound=60
+case_list=()
+names=()
+for entry in "${selected[@]}"; do
+  name=${entry%%:*}
+  file=${entry#*:}
+  secs=$(sed -n 's/^# case-timeout: *\([0-9][0-9]*\).*/\1/p' "$here/cases/$file" | head -n 1)
+  secs=${secs:-$case_timeout}
+  cp "$here/cases/$file" "$l1root/nested/cases/$file"
+  case_list+=("$name:$file:$secs")
+  names+=("$name")
+  bound=$((bound + secs))
+done
+{
+  echo "# written by tests/nested/run.sh"
+  echo "NESTED_CASES='${case_list[*]}'"
+  echo "NESTED_PETREL_TIMEOUT=$petrel_timeout"
+} >"$l1root/nested/settings"
+bound=${NESTED_L1_TIMEOUT:-$bound}
+mkcpio "$l1root" "$work/l1-initrd.cpio.gz"
+
+# --- boot L1 -------------------------------------------------------------------------------
+echo "nested: booting L1 for ${#names[@]} case(s): ${names[*]} (bound ${bound}s, console log $log)" >&2
+# shellcheck disable=SC2054 # the commas belong to -M's value
+qemu=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max -smp 2 -m 2G
+  -nographic -no-reboot -kernel "$cache/Image" -initrd "$work/l1-initrd.cpio.gz"
+  -append "console=ttyAMA0 quiet panic=-1")
+start=$(date +%s)
+set +e
+if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
+  timeout --kill-after=10 "$bound" "${qemu[@]}" </dev/null 2>&1 | tee "$log"
+  qemu_rc=${PIPESTATUS[0]}
+else
+  timeout --kill-after=10 "$bound" "${qemu[@]}" </dev/null >"$log" 2>&1
+  qemu_rc=$?
+fi
+set -e
+elapsed=$(($(date +%s) - start))
+
+# --- results -------------------------------------------------------------------------------
+clean=$work/l1-console.txt
+tr -d '\r' <"$log" >"$clean"
+lines=()
+passed=0
+failed=0
+for name in "${names[@]}"; do
+  result=$(grep -m 1 -E "^RESULT ${name} (PASS|FAIL)( |\$)" "$clean" || true)
+  if [ "$result" = "RESULT $name PASS" ]; then
+    lines+=("PASS $name")
+    passed=$((passed + 1))
+  else
+    if [ -n "$result" ]; then
+      reason=${result#"RESULT $name FAIL"}
+      reason=${reason# }
+      [ -n "$reason" ] || reason="(no reason given)"
+    elif [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+      reason="no result: L1 still running after ${bound}s, killed"
+    else
+      reason="no result: L1 ended (qemu exit $qemu_rc) before reporting it"
+    fi
+    lines+=("FAIL $name $reason")
+    failed=$((failed + 1))
+  fi
+done
+
+echo "nested: L1 ran ${elapsed}s, qemu exit $qemu_rc" >&2
+if [ "$failed" -gt 0 ]; then
+  echo "===== L1 console log ($log) ====="
+  cat "$clean"
+  echo "===== end of L1 console log ====="
+fi
+printf '%s\n' "${lines[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
