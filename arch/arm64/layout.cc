@@ -23,7 +23,8 @@ Result<BootLayout> plan_boot_layout(AddressRange ram, uint64_t kernel_text_offse
   BootLayout layout;
   layout.device_tree = {ram.end() - kSz2M, kSz2M};
   const uint64_t kernel_base = ram.base + kernel_text_offset;
-  if (kernel_text_offset >= ram.size || kernel_image_size > layout.device_tree.base - kernel_base) {
+  if (kernel_text_offset >= layout.device_tree.base - ram.base ||
+      kernel_image_size > layout.device_tree.base - kernel_base) {
     return fail(ExitCode::kKernelLoadFailure,
                 fmt::format("kernel needs {} MiB at offset {:#x} but guest RAM is {} MiB",
                             (kernel_image_size + (1 << 20) - 1) >> 20, kernel_text_offset,

@@ -9,6 +9,7 @@ run_petrel "$CONFIGS/twin.toml" 20
 expect_exit 14
 expect_stderr_has "already running"
 expect_stderr_has "twin"
+expect_stderr_has "pid $BG_PID"        # the lock names the holder
 expect_stdout_empty
 [ "$PETREL_MS" -lt 10000 ] || fail "the second petrel took $PETREL_MS ms to refuse"
 if ! kill -0 "$BG_PID" 2>/dev/null || ! petrel_alive; then
