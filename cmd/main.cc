@@ -31,6 +31,7 @@ Codes 2, 6, 8 and 9 are reserved (fuchsia.virtualization.GuestError).)";
 }  // namespace
 
 int main(int argc, char** argv) {
+  petrel::elapsed_since_start_ms();  // starts the start-up clock
   // Before any thread exists, so every thread inherits the mask and only the
   // supervisor thread ever sees these signals.
   petrel::Supervisor::block_stop_signals();

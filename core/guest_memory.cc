@@ -16,7 +16,8 @@ bool AddressRange::contains(uint64_t address, uint64_t length) const {
 
 bool AddressRange::overlaps(const AddressRange& other) const {
   if (size == 0 || other.size == 0) return false;
-  return base < other.base + other.size && other.base < base + size;
+  // Written without base + size, which would wrap for a range ending at 2^64.
+  return base >= other.base ? base - other.base < other.size : other.base - base < size;
 }
 
 Result<GuestMemory> GuestMemory::allocate(uint64_t base, uint64_t size) {

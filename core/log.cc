@@ -3,7 +3,21 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 namespace petrel {
+
+namespace {
+// The one process-wide timestamp: set once at start-up, read-only afterwards.
+std::chrono::steady_clock::time_point& start_time() {
+  static std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  return start;
+}
+}  // namespace
+
+double elapsed_since_start_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_time()).count();
+}
 
 void init_logging(int verbosity) {
   // The non-colour, unsynchronised-free stderr sink: lines are written whole, so they do

@@ -1,5 +1,7 @@
 #include "arch/arm64/vcpu.h"
 
+#include "core/log.h"
+
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -144,6 +146,7 @@ void Vcpu::run_loop(VcpuExitHandler& handler) {
   thread_handle_ = pthread_self();
   thread_started_ = true;
 
+  if (index_ == 0) spdlog::debug("vCPU 0: first KVM_RUN after {:.3f} ms", elapsed_since_start_ms());
   while (!stop_) {
     if (ioctl(fd_.get(), KVM_RUN, 0) != 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
