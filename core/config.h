@@ -47,16 +47,22 @@ inline constexpr uint32_t kMaxConfigVcpus = 512;          // KVM's own limit is 
 inline constexpr size_t kMaxCmdlineBytes = 2048;          // arm64 COMMAND_LINE_SIZE
 
 // Parses a size such as "512M", "1G", "65536" or 536870912 given as a string.
-// Suffixes K, M, G, T (optionally followed by "iB" or "B") are binary multiples.
+// Suffixes K, M, G, T (optionally followed by "iB" or "B") are binary multiples; a bare "B"
+// means bytes; suffix letters are case-insensitive. Signs, fractions, spaces and values
+// above 2^64-1 are BAD_CONFIG (message without a position: the caller adds it). Zero is a
+// size: callers check ranges.
 Result<uint64_t> parse_size(std::string_view text);
 
-// Reads, parses and validates a TOML config. Errors are BAD_CONFIG with
-// "file:line:column: message", or KERNEL_LOAD_FAILURE for a kernel or initrd that is
-// missing or unreadable.
+// Reads, parses and validates a TOML config. Errors are BAD_CONFIG with one line
+// "file:line:column: key: message" (the file as given; "file: cannot read: reason" if it
+// cannot be read), or KERNEL_LOAD_FAILURE for a kernel or initrd that is missing, not a
+// regular file or unreadable. Unknown keys are reported first (the earliest in the file),
+// the kernel and initrd files last, so a config mistake wins over a missing file.
 Result<Config> load_config(const std::filesystem::path& file);
 
-// Same, from text already in memory; `source` names it in messages and anchors
-// relative paths (its parent folder).
+// Same, from text already in memory; `source` names it in messages, anchors relative
+// paths (its parent folder, or the working directory) and gives the default name (its
+// stem, which then must be a valid name).
 Result<Config> parse_config(std::string_view text, const std::filesystem::path& source);
 
 }  // namespace petrel
