@@ -14,9 +14,12 @@ mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 exec </dev/console >/dev/console 2>&1
+# Have the kernel log a user process's fatal signal (pc, lr, fault address): lib.sh shows
+# it when petrel crashes.
+echo 1 >/proc/sys/debug/exception-trace 2>/dev/null
 
-. /nested/settings   # NESTED_CASES ("name:file:seconds" ...), NESTED_PETREL_TIMEOUT
-export NESTED_PETREL_TIMEOUT
+. /nested/settings   # NESTED_CASES ("name:file:seconds" ...), NESTED_PETREL_TIMEOUT, _FLAGS
+export NESTED_PETREL_TIMEOUT NESTED_PETREL_FLAGS
 . /nested/lib.sh
 
 # shellcheck disable=SC2154 # _clock comes from lib.sh

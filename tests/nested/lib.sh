@@ -27,6 +27,7 @@ GUEST_DIR=/guest               # Image and initrd.cpio.gz for the L2 guest
 RESULTS=/tmp/results           # one file per case that has reported its result
 PETREL=${PETREL:-/bin/petrel}
 PETREL_TIMEOUT=${NESTED_PETREL_TIMEOUT:-60}  # seconds one petrel run may take
+PETREL_FLAGS=${NESTED_PETREL_FLAGS:-}         # global flags before `run`, e.g. -v
 CR=$(printf '\r')
 
 # Whether the busybox date knows %N (FEATURE_DATE_NANO); else /proc/uptime's 10 ms ticks.
@@ -129,9 +130,10 @@ run_petrel() {
   _runs=$((_runs + 1))
   PETREL_OUT=$CASE_DIR/run$_runs.stdout
   PETREL_ERR=$CASE_DIR/run$_runs.stderr
-  say "run $_runs: $PETREL run ${*:+$* }$_cfg (limit ${PETREL_LIMIT}s)"
+  say "run $_runs: $PETREL ${PETREL_FLAGS:+$PETREL_FLAGS }run ${*:+$* }$_cfg (limit ${PETREL_LIMIT}s)"
   _t0=$(now_ms)
-  run_bounded "$PETREL_LIMIT" "$PETREL" run "$@" "$_cfg" </dev/null >"$PETREL_OUT" 2>"$PETREL_ERR"
+  # shellcheck disable=SC2086 # PETREL_FLAGS is a list of words
+  run_bounded "$PETREL_LIMIT" "$PETREL" $PETREL_FLAGS run "$@" "$_cfg" </dev/null >"$PETREL_OUT" 2>"$PETREL_ERR"
   PETREL_RC=$?
   _t1=$(now_ms)
   PETREL_TIMED_OUT=$BOUNDED_TIMED_OUT
@@ -146,6 +148,12 @@ _report_run() { # _report_run NOTE: the last run's output, exit status and TIME 
   _note=
   if [ "$PETREL_TIMED_OUT" = 1 ]; then _note=" ($1)"; fi
   say "run $_runs: exit $PETREL_RC ($(exit_name "$PETREL_RC"))$_note"
+  if [ "$PETREL_RC" -gt 128 ] && [ "$PETREL_TIMED_OUT" != 1 ]; then
+    # Killed by a signal nobody in the harness sent (a crash): the kernel's report of it
+    # (pc, lr, fault address; petrel is static and not stripped, so addr2line on L0 works).
+    say "run $_runs: petrel died of signal $((PETREL_RC - 128)); kernel log:"
+    dmesg | tail -n 40 | while IFS= read -r _line; do echo "[$CASE] dmesg: $_line"; done
+  fi
   echo "TIME $CASE $PETREL_MS"
 }
 
@@ -168,11 +176,12 @@ start_petrel() {
   PETREL_OUT=$BG_OUT
   PETREL_ERR=$BG_ERR
   _stdin=${PETREL_STDIN:-/dev/null}
-  say "run $_runs: $PETREL run ${*:+$* }$_cfg (background, stdin $_stdin)"
+  say "run $_runs: $PETREL ${PETREL_FLAGS:+$PETREL_FLAGS }run ${*:+$* }$_cfg (background, stdin $_stdin)"
   BG_T0=$(now_ms)
   # Like run_bounded: $! is the new session's id, and petrel itself (setsid execs it).
   # Descriptors above 2 (e.g. a FIFO the case writes to) stay with the case.
-  setsid "$PETREL" run "$@" "$_cfg" <"$_stdin" >"$BG_OUT" 2>"$BG_ERR" 3>&- 4>&- 5>&- &
+  # shellcheck disable=SC2086 # PETREL_FLAGS is a list of words
+  setsid "$PETREL" $PETREL_FLAGS run "$@" "$_cfg" <"$_stdin" >"$BG_OUT" 2>"$BG_ERR" 3>&- 4>&- 5>&- &
   BG_PID=$!
 }
 

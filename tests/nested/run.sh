@@ -13,7 +13,9 @@
 # NESTED_CASE_TIMEOUT (s, one case inside L1, default 90; a case file may set its own with
 # a "# case-timeout: N" line), NESTED_L1_TIMEOUT (s, the whole L1 run, default 60 plus
 # every selected case's limit), NESTED_VERBOSE=1 (stream L1's console while it runs),
-# NESTED_BUILD (work folder, default build/nested), PETREL_CACHE (see fetch-artifacts.sh).
+# NESTED_BUILD (work folder, default build/nested), PETREL_CACHE (see fetch-artifacts.sh),
+# NESTED_PETREL_FLAGS (petrel's global flags for every run, e.g. -v or -vv: more on stderr;
+# cases that check stderr for "error" still hold, info and debug lines never say it).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -118,6 +120,7 @@ done
   echo "# written by tests/nested/run.sh"
   echo "NESTED_CASES='${case_list[*]}'"
   echo "NESTED_PETREL_TIMEOUT=$petrel_timeout"
+  echo "NESTED_PETREL_FLAGS='${NESTED_PETREL_FLAGS:-}'"
 } >"$l1root/nested/settings"
 bound=${NESTED_L1_TIMEOUT:-$bound}
 mkcpio "$l1root" "$work/l1-initrd.cpio.gz"
