@@ -1,0 +1,156 @@
+#!/bin/busybox sh
+# shellcheck shell=dash
+# /init of L1 for the benchmark (bench/run.sh): the emulated arm64 host with a real
+# /dev/kvm. It boots the same L2 guest (kernel, initramfs, 1 vCPU, 256M, `quiet`, powers
+# off as soon as its /init is up) with petrel and with Debian's QEMU, alternately, each
+# run under /bin/measure (bench/measure.c), and prints one line per run on the console:
+#
+#   BENCH-RESULT launcher=petrel|qemu run=N phase=warmup|measured MEASURE-FIELDS... kvm_run_ms=...
+#
+# kvm_run_ms (exec -> first KVM_RUN) comes from the kernel, the same way for both
+# launchers: the syscalls:sys_enter_ioctl tracepoint, filtered on cmd == KVM_RUN (0xae80),
+# with a traceoff trigger so that only the first one is recorded, on the "mono" trace
+# clock, against the exec time measure took with CLOCK_MONOTONIC. measure (-T) turns the
+# event off again as soon as it fired, so the tracepoint's cost on every syscall ends at
+# the first KVM_RUN.
+# A run that did not boot also gets BENCH-LOG lines (the tail of its stdout and stderr).
+# Then it powers off, which ends QEMU on L0 (-no-reboot). No `set -e`: as PID 1 this
+# script must always reach the power-off.
+
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run
+/bin/busybox --install -s
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+
+# BENCH_RUNS, BENCH_WARMUP, BENCH_RUN_TIMEOUT, BENCH_RAM, BENCH_CMDLINE, BENCH_QEMU_CPU
+# shellcheck source=/dev/null
+. /bench/settings
+
+QEMU="/qemu/lib/ld-linux-aarch64.so.1 --library-path /qemu/lib /qemu/usr/bin/qemu-system-aarch64"
+# The guest QEMU boots: the same kernel, initramfs, vCPUs, RAM and command line as petrel's
+# (bench/petrel.toml is written by run.sh from the same settings), but QEMU's virt board
+# has a PL011, so the console is ttyAMA0 instead of ttyS0. -nodefaults: no default NIC,
+# monitor, serial or display; the serial is the PL011 on stdout. The vCPU model is
+# BENCH_QEMU_CPU (bench/README.md: why pointer authentication is off by default).
+QEMU_ARGS="-nodefaults -no-user-config -display none -serial stdio -no-reboot -accel kvm
+  -cpu $BENCH_QEMU_CPU -M virt,gic-version=3 -smp 1 -m $((BENCH_RAM >> 20))M
+  -kernel /guest/Image -initrd /guest/initrd.cpio.gz"
+QEMU_CMDLINE="console=ttyAMA0 $BENCH_CMDLINE"
+PETREL_CONFIG=/bench/petrel.toml
+
+mkdir -p /tmp/bench
+kvm=missing
+[ -c /dev/kvm ] && kvm=present
+qemu_version=$($QEMU --version 2>&1 | head -n 1 | tr ' ' '_')
+echo "BENCH-L1-UP kernel=$(uname -r) cpus=$(grep -c '^processor' /proc/cpuinfo)" \
+  "uptime_s=$(cut -d' ' -f1 /proc/uptime) kvm=$kvm qemu=${qemu_version:-unknown}" \
+  "qemu_cpu=$BENCH_QEMU_CPU"
+chmod +x /bin/petrel /bin/measure 2>/dev/null
+
+# --- the first KVM_RUN, from the kernel's syscall tracepoint ------------------------------
+T=/sys/kernel/tracing
+EV=$T/events/syscalls/sys_enter_ioctl
+tracer=0
+if [ -d "$EV" ] && echo mono >"$T/trace_clock" 2>/dev/null; then tracer=1; fi
+[ $tracer = 1 ] || echo "BENCH-WARNING no tracefs sys_enter_ioctl event or mono clock: no first-KVM_RUN figures"
+
+arm_tracer() { # record the next KVM_RUN ioctl only
+  [ $tracer = 1 ] || return
+  echo 0 >"$T/tracing_on"
+  echo 0 >"$EV/enable"
+  echo '!traceoff' >"$EV/trigger" 2>/dev/null
+  echo 0 >"$T/options/overwrite"
+  if ! { echo 'cmd == 0xae80' >"$EV/filter" && echo 'traceoff:1 if cmd == 0xae80' >"$EV/trigger" &&
+    echo 1 >"$EV/enable"; }; then
+    tracer=0
+    echo "BENCH-WARNING cannot arm the KVM_RUN tracepoint"
+    return
+  fi
+  : >"$T/trace"
+  echo 1 >"$T/tracing_on"
+}
+first_kvm_run() { # first_kvm_run EXEC_MONO_S: ms from exec to the recorded KVM_RUN, or -1
+  if [ $tracer != 1 ]; then echo -1; return; fi
+  echo 0 >"$T/tracing_on"
+  echo 0 >"$EV/enable"   # no syscall tracepoint overhead between runs
+  awk -v exec_s="$1" '
+    /^#/ { next }
+    { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+:$/) { t = substr($i, 1, length($i) - 1); break } }
+    t != "" { ms = (t - exec_s) * 1000; if (ms < 0) ms = -1; printf "%.3f\n", ms; found = 1; exit }
+    END { if (!found) print -1 }' "$T/trace"
+}
+
+show_tail() { # show_tail FILE TAG: the file's last lines as BENCH-LOG lines
+  tail -n 25 "$1" 2>/dev/null | tr -d '\r' | while IFS= read -r l; do echo "BENCH-LOG $2: $l"; done
+}
+
+# measure_one LAUNCHER RUN PHASE MEASURE-OPTIONS... -- COMMAND...: one run, one line.
+measure_one() {
+  launcher=$1 run=$2 phase=$3
+  shift 3
+  out=/tmp/bench/$launcher-$run.stdout
+  err=/tmp/bench/$launcher-$run.stderr
+  arm_tracer
+  trace_opt=
+  [ $tracer = 1 ] && trace_opt="-T $T"
+  # shellcheck disable=SC2086 # trace_opt is empty or two words
+  line=$(measure -t "$BENCH_RUN_TIMEOUT" -r "$BENCH_RAM" -o "$out" -E "$err" $trace_opt "$@" \
+    2>/tmp/bench/measure.err | grep '^MEASURE ')
+  exec_s=$(echo "$line" | sed -n 's/.* exec_mono_s=\([0-9.]*\).*/\1/p')
+  kvm_run=$(first_kvm_run "${exec_s:-0}")
+  [ -n "$exec_s" ] || kvm_run=-1
+  extra=" kvm_run_ms=$kvm_run"
+  if [ "$launcher" = petrel ]; then
+    self=$(sed -n 's/.*first KVM_RUN after \([0-9.]*\) ms.*/\1/p' "$err" | head -n 1)
+    extra="$extra self_kvm_run_ms=${self:--1}"
+  fi
+  if [ -z "$line" ]; then
+    echo "BENCH-RESULT launcher=$launcher run=$run phase=$phase measure_failed=1"
+    show_tail /tmp/bench/measure.err "$launcher $run measure"
+    return
+  fi
+  echo "BENCH-RESULT launcher=$launcher run=$run phase=$phase ${line#MEASURE }$extra"
+  ok=1
+  case $line in *" exit=code:0 "*) ;; *) ok=0 ;; esac
+  case $line in *" marker_ms=-1.000 "*) ok=0 ;; esac
+  if [ $ok = 0 ]; then
+    show_tail "$out" "$launcher $run stdout"
+    show_tail "$err" "$launcher $run stderr"
+    dmesg >/tmp/bench/dmesg.txt 2>/dev/null
+    show_tail /tmp/bench/dmesg.txt "$launcher $run L1 dmesg"
+  fi
+}
+
+petrel_run() {
+  measure_one petrel "$1" "$2" -e "first KVM_RUN" -- /bin/petrel -vv run "$PETREL_CONFIG"
+}
+qemu_run() {
+  # shellcheck disable=SC2086 # QEMU and QEMU_ARGS are word lists
+  measure_one qemu "$1" "$2" -- $QEMU $QEMU_ARGS -append "$QEMU_CMDLINE"
+}
+
+total=$((BENCH_WARMUP + BENCH_RUNS))
+i=1
+while [ $i -le $total ]; do
+  if [ $i -le "$BENCH_WARMUP" ]; then phase=warmup r=w$i; else phase=measured r=$((i - BENCH_WARMUP)); fi
+  # Alternate which launcher goes first, so neither always follows the other.
+  if [ $((i % 2)) = 1 ]; then
+    petrel_run "$r" "$phase"
+    qemu_run "$r" "$phase"
+  else
+    qemu_run "$r" "$phase"
+    petrel_run "$r" "$phase"
+  fi
+  i=$((i + 1))
+done
+
+echo "BENCH-DONE uptime_s=$(cut -d' ' -f1 /proc/uptime)"
+stty -F /dev/console "$(stty -F /dev/console -g 2>/dev/null)" 2>/dev/null || sleep 1
+poweroff -f
+sleep 5
+echo "BENCH-L1 poweroff failed"

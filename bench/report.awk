@@ -1,0 +1,243 @@
+# report.awk: turns L1's console (bench/l1-init.sh's BENCH-* lines) into the benchmark's
+# table on stdout and its JSON file, for bench/run.sh. Plain POSIX awk (mawk works).
+# Variables from run.sh: runs, warmup, smoke, json, qemu_rc, l1_seconds, qemu_deb,
+# petrel_path, ram_mib, cmdline.
+# Exit status: 0 when every launcher booted the guest in every run and everything parsed,
+# 1 otherwise (the table and JSON are written all the same, with the problems listed).
+
+function problem(text) { problems[++nproblems] = text }
+function note(text) { notes[++nnotes] = text }
+
+function jstr(s) { # a JSON string
+  gsub(/\\/, "\\\\", s)
+  gsub(/"/, "\\\"", s)
+  gsub(/\t/, " ", s)
+  return "\"" s "\""
+}
+
+function num(x) { return x + 0 == int(x + 0) ? sprintf("%d", x) : sprintf("%.3f", x) }
+
+# add(KEY, VALUE): one sample of a series (KEY is "figure|launcher")
+function add(key, value) { n[key]++; v[key, n[key]] = value + 0 }
+
+function sort_series(key,   i, j, t) {
+  for (i = 2; i <= n[key]; i++) {
+    t = v[key, i]
+    for (j = i - 1; j >= 1 && v[key, j] > t; j--) v[key, j + 1] = v[key, j]
+    v[key, j + 1] = t
+  }
+}
+function smin(key) { return v[key, 1] }
+function smax(key) { return v[key, n[key]] }
+function smedian(key,   m) {
+  m = n[key]
+  return m % 2 ? v[key, (m + 1) / 2] : (v[key, m / 2] + v[key, m / 2 + 1]) / 2
+}
+
+function fmt(x, unit) { return unit == "MiB" ? sprintf("%.2f", x) : sprintf("%.1f", x) }
+function triple(key, unit) {
+  if (n[key] == 0) return "-"
+  return fmt(smin(key), unit) " / " fmt(smedian(key), unit) " / " fmt(smax(key), unit)
+}
+function jstats(key,   s, i) {
+  if (n[key] == 0) return "null"
+  s = "{\"min\": " num(smin(key)) ", \"median\": " num(smedian(key)) ", \"max\": " num(smax(key)) ", \"values\": ["
+  for (i = 1; i <= n[key]; i++) s = s (i > 1 ? ", " : "") num(raw[key, i])
+  return s "]}"
+}
+
+BEGIN { nproblems = 0; nnotes = 0; nresults = 0; done = 0; l1_up = 0 }
+
+/^BENCH-L1-UP / {
+  l1_up = 1
+  for (i = 2; i <= NF; i++) {
+    split($i, kv, "=")
+    l1[kv[1]] = substr($i, length(kv[1]) + 2)
+  }
+  gsub(/_/, " ", l1["qemu"])
+  if (l1["kvm"] != "present") problem("L1 has no /dev/kvm")
+}
+/^BENCH-DONE/ { done = 1 }
+/^BENCH-WARNING / { note("L1: " substr($0, 16)) }
+/^BENCH-RESULT / {
+  nresults++
+  delete f
+  for (i = 2; i <= NF; i++) {
+    eq = index($i, "=")
+    if (eq == 0) continue
+    f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+  }
+  line[nresults] = $0
+  who = f["launcher"]
+  tag = who " run " f["run"]
+  if (f["phase"] != "measured") { skipped++; next }
+  count[who]++
+  if (f["measure_failed"] == 1) { problem(tag ": the measuring helper failed"); next }
+  # Every field a figure needs must be a number.
+  split("first_byte_ms marker_ms exit_ms user_ms sys_ms guest_ms hwm_kib guest_rss_kib kvm_run_ms", need, " ")
+  bad = 0
+  for (k in need) if (!(need[k] in f) || f[need[k]] !~ /^-?[0-9]+(\.[0-9]+)?$/) bad = 1
+  if (bad) { problem(tag ": unparsable result line: " $0); next }
+  if (who != "petrel" && who != "qemu") { problem("unknown launcher in: " $0); next }
+  if (f["timed_out"] == 1) { problem(tag ": still running after the time bound, stopped"); next }
+  if (f["exit"] != "code:0") { problem(tag ": exit " f["exit"] ", expected code:0 (guest powered off)"); next }
+  if (f["marker_ms"] < 0) { problem(tag ": the guest never printed its init marker"); next }
+  add("marker|" who, f["marker_ms"])
+  add("exit|" who, f["exit_ms"])
+  if (f["guest_ms"] >= 0) add("cpu|" who, f["user_ms"] + f["sys_ms"] - f["guest_ms"])
+  add("guest|" who, f["guest_ms"])
+  if (f["hwm_kib"] >= 0) add("hwm|" who, f["hwm_kib"] / 1024)
+  if (f["guest_rss_kib"] >= 0) add("grss|" who, f["guest_rss_kib"] / 1024)
+  if (f["hwm_kib"] >= 0 && f["guest_rss_kib"] >= 0) add("mem|" who, (f["hwm_kib"] - f["guest_rss_kib"]) / 1024)
+  else problem(tag ": no guest RAM mapping found in smaps; no memory figure")
+  if (f["rss_at_smaps_kib"] >= 0 && f["guest_rss_kib"] >= 0) add("inst|" who, (f["rss_at_smaps_kib"] - f["guest_rss_kib"]) / 1024)
+  if (f["first_byte_ms"] >= 0) add("byte|" who, f["first_byte_ms"])
+  if ("sampling_ms" in f) add("sampling|" who, f["sampling_ms"])
+  if (f["kvm_run_ms"] >= 0) add("kvm_run|" who, f["kvm_run_ms"])
+  else note(tag ": no KVM_RUN recorded by the kernel tracepoint")
+  if (who == "petrel") {
+    if (f["self_kvm_run_ms"] >= 0) add("self|petrel", f["self_kvm_run_ms"])
+    else note(tag ": no 'first KVM_RUN' line in petrel's -vv log")
+  }
+}
+
+END {
+  if (!l1_up) problem("L1 never reached its /init (no BENCH-L1-UP line; qemu exit " qemu_rc ")")
+  else if (!done) problem("L1 did not finish (no BENCH-DONE line; qemu exit " qemu_rc (qemu_rc == 124 || qemu_rc == 137 ? ", killed at the time bound" : "") ")")
+  split("petrel qemu", whos, " ")
+  for (w = 1; w <= 2; w++)
+    if (count[whos[w]] + 0 != runs + 0)
+      problem(whos[w] ": " (count[whos[w]] + 0) " measured result(s), expected " runs)
+
+  nfig = split("marker exit cpu mem blk kvm_run self byte hwm grss inst guest sampling", figs, " ")
+  for (i = 1; i <= nfig; i++)
+    for (w = 1; w <= 2; w++) {
+      key = figs[i] "|" whos[w]
+      for (j = 1; j <= n[key]; j++) raw[key, j] = v[key, j]  # in run order, for the JSON
+      sort_series(key)
+    }
+
+  title["marker"] = "1 exec -> guest init marker"; unit["marker"] = "ms"
+  title["exit"] = "2 exec -> exit after poweroff"; unit["exit"] = "ms"
+  title["cpu"] = "3 CPU time minus guest time"; unit["cpu"] = "ms"
+  title["mem"] = "4 memory overhead"; unit["mem"] = "MiB"
+  title["blk"] = "5 virtio-blk throughput"; unit["blk"] = "MB/s"
+  title["kvm_run"] = "6 exec -> first KVM_RUN"; unit["kvm_run"] = "ms"
+  title["self"] = "  main -> first KVM_RUN (petrel -vv)"; unit["self"] = "ms"
+  title["byte"] = "  exec -> first console byte"; unit["byte"] = "ms"
+  title["hwm"] = "  peak RSS (VmHWM)"; unit["hwm"] = "MiB"
+  title["grss"] = "  guest RAM resident at exit"; unit["grss"] = "MiB"
+  title["guest"] = "  guest time (in KVM_RUN)"; unit["guest"] = "ms"
+  title["inst"] = "  RSS - guest RAM, same instant"; unit["inst"] = "MiB"
+  title["sampling"] = "  measure's /proc reading time"; unit["sampling"] = "ms"
+
+  # Ratios of medians and the issue's targets (informative: nothing fails on them).
+  for (i = 1; i <= nfig; i++) {
+    k = figs[i]
+    ratio[k] = (n[k "|petrel"] && n[k "|qemu"] && smedian(k "|qemu") != 0) ? smedian(k "|petrel") / smedian(k "|qemu") : ""
+  }
+  if (ratio["marker"] != "") {
+    target["marker"] = "<= 0.7 x QEMU"; met["marker"] = ratio["marker"] <= 0.7
+  } else target["marker"] = "<= 0.7 x QEMU"
+  target["kvm_run"] = "<= max(QEMU/10, 5 ms)"
+  if (n["kvm_run|petrel"] && n["kvm_run|qemu"]) {
+    limit = smedian("kvm_run|qemu") / 10
+    if (limit < 5) limit = 5
+    target["kvm_run"] = sprintf("<= max(QEMU/10, 5 ms) = %.1f ms", limit)
+    met["kvm_run"] = smedian("kvm_run|petrel") <= limit
+  }
+  target["mem"] = "<= 4 MiB"
+  if (n["mem|petrel"]) met["mem"] = smedian("mem|petrel") <= 4
+
+  # --- the table -------------------------------------------------------------------------
+  printf "petrel vs QEMU: %d measured run(s) per launcher (+%d warm-up)%s; guest: 1 vCPU, %d MiB, \"%s\"\n", \
+    runs, warmup, smoke ? ", smoke mode" : "", ram_mib, cmdline
+  printf "in an emulated arm64 host (L1: %s, %s vCPUs, %s, -cpu %s): emulated time, compare within one run only\n", \
+    l1["kernel"], l1["cpus"], l1["qemu"], qemu_cpu
+  printf "min / median / max per launcher; ratio = petrel median / QEMU median; targets from issue #6\n\n"
+  fw = "%-34s %-4s  %-34s  %-34s  %5s  %s\n"
+  printf fw, "figure", "unit", "petrel", "QEMU", "ratio", "target"
+  for (i = 1; i <= nfig; i++) {
+    k = figs[i]
+    if (k == "blk") {
+      printf fw, title[k], unit[k], "n/a (petrel has no virtio-blk yet)", "not measured", "-", ""
+      continue
+    }
+    if (k == "self") {
+      printf fw, title[k], unit[k], triple(k "|petrel", unit[k]), "-", "-", ""
+      continue
+    }
+    t = target[k] == "" ? "" : target[k] (k in met ? (met[k] ? ": met" : ": missed") : ": -")
+    q = triple(k "|qemu", unit[k])
+    printf fw, title[k], unit[k], triple(k "|petrel", unit[k]), q, ratio[k] == "" ? "-" : sprintf("%.2f", ratio[k]), t
+  }
+  printf "\nAll times from the launcher's execve. First KVM_RUN: the kernel's sys_enter_ioctl tracepoint\n"
+  printf "(cmd KVM_RUN), the same for both. Memory overhead: peak RSS minus resident guest RAM. bench/README.md.\n"
+  for (p = 1; p <= nnotes; p++) printf "note: %s\n", notes[p]
+  for (p = 1; p <= nproblems; p++) printf "PROBLEM: %s\n", problems[p]
+
+  # --- the JSON --------------------------------------------------------------------------
+  desc["marker"] = "launcher execve -> first console line with PETREL-GUEST-INIT-OK"
+  desc["exit"] = "launcher execve -> launcher exit after the guest powered off"
+  desc["cpu"] = "launcher CPU time (user + system, all threads, wait4 rusage) minus the guest time accounted to it (cguest_time)"
+  desc["mem"] = "peak RSS (VmHWM, read every 50 ms and after the marker) minus the resident part of the guest RAM mapping (smaps Rss, last read before exit: read at the marker and after it), MiB"
+  desc["kvm_run"] = "launcher execve -> its first KVM_RUN ioctl, from the kernel's syscalls:sys_enter_ioctl tracepoint (filter cmd == 0xae80, trace_clock mono)"
+  desc["self"] = "petrel's own -vv figure: ms from its main() to its first KVM_RUN"
+  desc["byte"] = "launcher execve -> first byte on its stdout (the guest console)"
+  desc["hwm"] = "peak RSS (VmHWM), MiB"
+  desc["grss"] = "resident part of the guest RAM mapping at the last smaps read before exit, MiB"
+  desc["inst"] = "VmRSS minus the guest RAM mapping's Rss, both read at the last smaps read (non-guest resident memory at one instant, not at the peak), MiB"
+  desc["guest"] = "guest time accounted to the launcher (cguest_time, clock ticks), ms"
+  desc["sampling"] = "time the measuring helper spent reading /proc/PID/status and smaps during the run (its perturbation), ms"
+  jname["marker"] = "exec_to_marker_ms"; jname["exit"] = "exec_to_exit_ms"
+  jname["cpu"] = "cpu_minus_guest_ms"; jname["mem"] = "memory_overhead_mib"
+  jname["blk"] = "virtio_blk_throughput_mb_s"; jname["kvm_run"] = "exec_to_first_kvm_run_ms"
+  jname["self"] = "petrel_self_reported_first_kvm_run_ms"; jname["byte"] = "exec_to_first_console_byte_ms"
+  jname["hwm"] = "peak_rss_mib"; jname["grss"] = "guest_ram_resident_mib"; jname["guest"] = "guest_time_ms"; jname["inst"] = "rss_minus_guest_ram_same_instant_mib"; jname["sampling"] = "measure_sampling_ms"
+
+  o = "{\n  \"benchmark\": \"petrel vs QEMU, issue #6\",\n"
+  o = o "  \"ok\": " (nproblems ? "false" : "true") ",\n"
+  o = o "  \"smoke\": " (smoke ? "true" : "false") ",\n  \"runs\": " runs ",\n  \"warmup\": " warmup ",\n"
+  o = o "  \"guest\": {\"vcpus\": 1, \"memory_mib\": " ram_mib ", \"cmdline\": " jstr(cmdline) ", \"qemu_cpu\": " jstr(qemu_cpu) "},\n"
+  o = o "  \"environment\": {\"l1_kernel\": " jstr(l1["kernel"]) ", \"l1_cpus\": " (l1["cpus"] == "" ? "null" : l1["cpus"]) \
+    ", \"qemu\": " jstr(l1["qemu"]) ", \"qemu_package\": " jstr(qemu_deb) ", \"petrel\": " jstr(petrel_path) \
+    ", \"l1_seconds\": " l1_seconds ", \"note\": \"times are emulated (L1 is QEMU TCG on x86_64): compare within one run only\"},\n"
+  o = o "  \"figures\": {\n"
+  for (i = 1; i <= nfig; i++) {
+    k = figs[i]
+    o = o "    " jstr(jname[k]) ": "
+    if (k == "blk") {
+      o = o "null"
+    } else {
+      o = o "{\"description\": " jstr(desc[k]) ", \"petrel\": " jstats(k "|petrel")
+      if (k != "self") o = o ", \"qemu\": " jstats(k "|qemu") ", \"ratio_of_medians\": " (ratio[k] == "" ? "null" : sprintf("%.4f", ratio[k]))
+      if (k in target) o = o ", \"target\": " jstr(target[k]) ", \"target_met\": " (k in met ? (met[k] ? "true" : "false") : "null")
+      o = o "}"
+    }
+    o = o (i < nfig ? ",\n" : "\n")
+  }
+  o = o "  },\n  \"notes\": {\"virtio_blk_throughput_mb_s\": \"n/a (petrel has no virtio-blk yet)\"},\n"
+  o = o "  \"problems\": ["
+  for (p = 1; p <= nproblems; p++) o = o (p > 1 ? ", " : "") jstr(problems[p])
+  o = o "],\n  \"remarks\": ["
+  for (p = 1; p <= nnotes; p++) o = o (p > 1 ? ", " : "") jstr(notes[p])
+  o = o "],\n  \"results\": [\n"
+  for (r = 1; r <= nresults; r++) {
+    delete f
+    nf = split(line[r], parts, " ")
+    s = "    {"
+    for (i = 2; i <= nf; i++) {
+      eq = index(parts[i], "=")
+      if (eq == 0) continue
+      key = substr(parts[i], 1, eq - 1)
+      val = substr(parts[i], eq + 1)
+      s = s (i > 2 ? ", " : "") jstr(key) ": " (val ~ /^-?[0-9]+(\.[0-9]+)?$/ ? val : jstr(val))
+    }
+    o = o s "}" (r < nresults ? ",\n" : "\n")
+  }
+  o = o "  ]\n}\n"
+  printf "%s", o > json
+  close(json)
+  printf "\nJSON: %s\n", json
+  exit nproblems ? 1 : 0
+}

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# bench/run.sh [--runs N] [--warmup N] [--smoke] [--json FILE]: petrel against QEMU on the
+# same guest, the figures of issue #6, on this x86_64 machine (L0) without /dev/kvm.
+#
+# It boots an emulated arm64 host (L1, QEMU TCG with EL2, so it has a real /dev/kvm; the
+# QEMU line of tests/nested/run.sh) whose /init (bench/l1-init.sh) boots one L2 guest
+# (Debian's cloud arm64 kernel, the busybox initramfs of the nested tests, 1 vCPU, 256M,
+# `quiet`, powers off as soon as its /init printed PETREL-GUEST-INIT-OK) alternately with
+# petrel and with Debian's own arm64 QEMU (qemu-system-arm:arm64 and its libraries,
+# unpacked by bench/fetch-qemu.sh, run through their own loader), N runs each, every run
+# measured by bench/measure.c. It prints a plain table (min / median / max per figure and
+# launcher, the petrel/QEMU ratio of medians, the issue's targets as met/missed) and
+# writes the same as JSON. How each figure is measured: bench/README.md.
+#
+#   --runs N     measured runs per launcher (default 5)
+#   --warmup N   unmeasured runs per launcher first (default 1; 0 with --smoke)
+#   --smoke      one run each, no warm-up: for CI
+#   --json FILE  where the JSON goes (default build/bench/results.json)
+#
+# Not a pass/fail test: missed targets do not fail it. Exit status 1 only when a launcher
+# failed to boot the guest, L1 did not report every run, or its output could not be
+# parsed; 2 on a usage or setup error.
+#
+# Environment: PETREL (the arm64 petrel, default build/arm64/petrel, built when missing),
+# PETREL_CACHE (downloads, default .cache/), BENCH_BUILD (work folder, default
+# build/bench), BENCH_RUN_TIMEOUT (s, one launcher run inside L1, default 120),
+# BENCH_QEMU_CPU (QEMU's -cpu, default host,pauth=off,sve=off,pmu=off: the vCPU features
+# petrel gives its guests; "host" for QEMU's own defaults, see bench/README.md),
+# BENCH_L1_TIMEOUT (s, the whole L1 boot; default from the run count), BENCH_VERBOSE=1
+# (stream L1's whole console).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+usage() {
+  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+die() { echo "bench: $*" >&2; exit 2; }
+
+runs=5 warmup='' smoke=0 json=''
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) [ $# -ge 2 ] || usage; runs=$2; shift 2 ;;
+    --runs=*) runs=${1#*=}; shift ;;
+    --warmup) [ $# -ge 2 ] || usage; warmup=$2; shift 2 ;;
+    --warmup=*) warmup=${1#*=}; shift ;;
+    --smoke) smoke=1; shift ;;
+    --json) [ $# -ge 2 ] || usage; json=$2; shift 2 ;;
+    --json=*) json=${1#*=}; shift ;;
+    -h | --help) usage ;;
+    *) echo "bench: unknown argument '$1'" >&2; usage ;;
+  esac
+done
+if [ "$smoke" = 1 ]; then runs=1 warmup=${warmup:-0}; fi
+warmup=${warmup:-1}
+case $runs in '' | *[!0-9]* | 0) die "--runs wants a positive number, not '$runs'" ;; esac
+case $warmup in '' | *[!0-9]*) die "--warmup wants a number, not '$warmup'" ;; esac
+
+for tool in qemu-system-aarch64 aarch64-linux-gnu-gcc cpio gzip timeout awk readelf dpkg-deb apt-get; do
+  command -v "$tool" >/dev/null || die "'$tool' not found (run scripts/setup-debian.sh)"
+done
+
+work=${BENCH_BUILD:-$root/build/bench}
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+json=${json:-$work/results.json}
+run_timeout=${BENCH_RUN_TIMEOUT:-120}
+ram=$((256 << 20))
+qemu_cpu=${BENCH_QEMU_CPU:-host,pauth=off,sve=off,pmu=off}
+case $qemu_cpu in *[!A-Za-z0-9,=_-]* | '') die "BENCH_QEMU_CPU '$qemu_cpu' is not a -cpu value" ;; esac
+cmdline="quiet panic=-1 guest_cmd=poweroff"
+
+# --- inputs ----------------------------------------------------------------------------
+petrel=${PETREL:-$root/build/arm64/petrel}
+if [ ! -f "$petrel" ] && [ -z "${PETREL:-}" ]; then
+  echo "bench: no $petrel, building it (scripts/build.sh)" >&2
+  "$root/scripts/build.sh" >&2
+fi
+[ -f "$petrel" ] || die "no petrel binary at '$petrel'"
+[ "$(od -An -t u2 -j 18 -N 2 "$petrel" | tr -d ' ')" = 183 ] || die "'$petrel' is not an aarch64 ELF file"
+
+cache=$("$root/tests/nested/fetch-artifacts.sh" | tail -n 1) || die "tests/nested/fetch-artifacts.sh failed"
+{ [ -f "$cache/Image" ] && [ -f "$cache/busybox" ]; } || die "fetch-artifacts.sh left no Image/busybox in '$cache'"
+
+l1root=$work/l1root
+log=$work/l1-console.log
+clean=$work/l1-console.txt
+rm -rf "$l1root" "$log" "$clean"
+mkdir -p "$l1root/bin" "$l1root/guest" "$l1root/bench"
+PETREL_CACHE=$cache "$here/fetch-qemu.sh" "$l1root/qemu" || die "cannot put Debian's arm64 QEMU together"
+aarch64-linux-gnu-gcc -static -O2 -Wall -o "$l1root/bin/measure" "$here/measure.c" || die "cannot build measure.c"
+"$root/tests/nested/mkinitramfs.sh" guest "$cache/busybox" "$work/l2-initrd.cpio.gz" || die "cannot build the guest initramfs"
+
+cp -L "$cache/busybox" "$l1root/bin/busybox"
+cp "$petrel" "$l1root/bin/petrel"
+cp -L "$cache/Image" "$l1root/guest/Image"
+cp "$work/l2-initrd.cpio.gz" "$l1root/guest/initrd.cpio.gz"
+cp "$here/l1-init.sh" "$l1root/init"
+chmod 755 "$l1root/init" "$l1root/bin/busybox" "$l1root/bin/petrel" "$l1root/bin/measure"
+cat >"$l1root/bench/petrel.toml" <<EOF
+# written by bench/run.sh: the benchmark guest
+name = "bench"
+
+[machine]
+vcpus = 1
+memory = "$((ram >> 20))M"
+
+[boot]
+kernel = "/guest/Image"
+initrd = "/guest/initrd.cpio.gz"
+cmdline = "console=ttyS0 $cmdline"
+EOF
+cat >"$l1root/bench/settings" <<EOF
+# written by bench/run.sh
+BENCH_RUNS=$runs
+BENCH_WARMUP=$warmup
+BENCH_RUN_TIMEOUT=$run_timeout
+BENCH_RAM=$ram
+BENCH_CMDLINE='$cmdline'
+BENCH_QEMU_CPU=$qemu_cpu
+EOF
+"$root/tests/nested/mkinitramfs.sh" pack "$l1root" "$work/l1-initrd.cpio.gz"
+qemu_deb=$(sed -n 's/^\(qemu-system-arm_.*\.deb\)$/\1/p' "$l1root/qemu/PACKAGES")
+rm -rf "$l1root"
+
+# --- boot L1 ---------------------------------------------------------------------------
+# Per launcher run at most run_timeout (+5 s for the SIGKILL), two runs per round
+# (petrel, QEMU), plus L1's own boot and unpacking.
+bound=${BENCH_L1_TIMEOUT:-$((180 + (runs + warmup) * 2 * (run_timeout + 5)))}
+echo "bench: booting L1: $runs measured run(s) + $warmup warm-up per launcher (bound ${bound}s," \
+  "console log $log)" >&2
+# The QEMU line of tests/nested/run.sh (keep them in step).
+# shellcheck disable=SC2054 # the commas belong to -M's value
+qemu=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max -smp 2 -m 2G
+  -nographic -no-reboot -kernel "$cache/Image" -initrd "$work/l1-initrd.cpio.gz"
+  -append "console=ttyAMA0 quiet panic=-1")
+progress() { # one stderr line per finished run while L1 works (or all of it: BENCH_VERBOSE=1)
+  local line field summary
+  while IFS= read -r line; do
+    line=${line%$'\r'}
+    if [ "${BENCH_VERBOSE:-0}" = 1 ]; then echo "$line" >&2; continue; fi
+    case $line in
+      BENCH-L1-UP\ *) echo "bench: L1 up: ${line#BENCH-L1-UP }" >&2 ;;
+      BENCH-LOG\ *) echo "bench: $line" >&2 ;;
+      BENCH-RESULT\ *)
+        summary=
+        for field in $line; do
+          case $field in
+            launcher=* | run=* | phase=* | exit=* | marker_ms=* | exit_ms=* | kvm_run_ms=* | measure_failed=*)
+              summary="$summary $field" ;;
+          esac
+        done
+        echo "bench:$summary" >&2 ;;
+    esac
+  done
+}
+start=$(date +%s)
+set +e
+timeout --kill-after=10 "$bound" "${qemu[@]}" </dev/null 2>&1 | tee "$log" | progress
+qemu_rc=${PIPESTATUS[0]}
+set -e
+elapsed=$(($(date +%s) - start))
+tr -d '\r' <"$log" >"$clean"
+echo "bench: L1 ran ${elapsed}s, qemu exit $qemu_rc" >&2
+
+# --- figures ---------------------------------------------------------------------------
+set +e
+awk -v runs="$runs" -v warmup="$warmup" -v smoke="$smoke" -v json="$json" -v qemu_rc="$qemu_rc" \
+  -v l1_seconds="$elapsed" -v qemu_deb="$qemu_deb" -v petrel_path="$petrel" \
+  -v ram_mib="$((ram >> 20))" -v cmdline="$cmdline" -v qemu_cpu="$qemu_cpu" -f "$here/report.awk" "$clean"
+rc=$?
+set -e
+if [ "$rc" != 0 ]; then
+  echo "===== L1 console log ($log) =====" >&2
+  tail -n 200 "$clean" >&2
+  echo "===== end of L1 console log =====" >&2
+fi
+exit "$rc"
