@@ -119,9 +119,10 @@ ExitCode dtb_command(const std::filesystem::path& path, const std::filesystem::p
   struct UnconnectedLine final : InterruptLine {
     void set_level(bool) override {}
   };
-  auto board = arm64::Board::build(
-      *config, [](uint32_t) { return std::make_unique<UnconnectedLine>(); },
-      [](std::span<const uint8_t>) {});
+  arm64::BoardWiring wiring;
+  wiring.lines = [](uint32_t) { return std::make_unique<UnconnectedLine>(); };
+  wiring.console_output = [](std::span<const uint8_t>) {};
+  auto board = arm64::Board::build(*config, std::move(wiring));
   if (!board) return report(board.error());
   std::vector<uint64_t> mpidrs;
   for (uint32_t i = 0; i < config->machine.vcpus; ++i) mpidrs.push_back(arm64::default_mpidr(i));

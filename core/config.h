@@ -1,9 +1,11 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
@@ -36,6 +38,26 @@ struct Config {
   struct Console {
     ConsoleMode mode = ConsoleMode::kStdio;
   } console;
+
+  // [[drive]]: virtio-blk devices, in config order (the guest sees vda, vdb, ...).
+  struct Drive {
+    std::filesystem::path path;  // a raw image, regular file or block device
+    bool read_only = false;
+    std::string id;  // the serial the guest reads with GET_ID (at most 20 bytes); may be empty
+  };
+  std::vector<Drive> drives;
+
+  // [[net]]: virtio-net devices backed by host tap interfaces.
+  struct Net {
+    std::string tap;                           // interface name, at most 15 bytes
+    std::optional<std::array<uint8_t, 6>> mac;  // none: a locally administered one is made up
+  };
+  std::vector<Net> nets;
+
+  // [rng]: a virtio entropy device fed from the host's getrandom().
+  struct Rng {
+    bool enabled = false;
+  } rng;
 
   OnReset on_reset = OnReset::kExit;
 };

@@ -1,10 +1,11 @@
 #include "core/guest_memory.h"
 
+#include <fmt/format.h>
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
-#include <fmt/format.h>
 
 namespace petrel {
 
@@ -25,13 +26,26 @@ Result<GuestMemory> GuestMemory::allocate(uint64_t base, uint64_t size) {
     return fail(ExitCode::kGuestInitializationFailure, "guest RAM: invalid size");
   }
   // MAP_NORESERVE: pages are only committed when the guest touches them, which keeps
-  // petrel's footprint to what the guest really uses.
-  void* host = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (host == MAP_FAILED) {
+  // petrel's footprint to what the guest really uses. The mapping is placed on a 2 MiB
+  // boundary and marked for transparent huge pages so KVM can back the guest with 2 MiB
+  // stage-2 blocks: with 4 KiB pages a Linux boot takes several times more faults.
+  constexpr uint64_t kHugePage = 2ull << 20;
+  const uint64_t reserve = size + kHugePage;
+  if (reserve < size) return fail(ExitCode::kGuestInitializationFailure, "guest RAM: invalid size");
+  void* mapped = mmap(nullptr, reserve, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mapped == MAP_FAILED) {
     return fail(ExitCode::kGuestInitializationFailure,
                 fmt::format("guest RAM: cannot map {} MiB: {}", size >> 20, strerror(errno)));
   }
+  const auto start = reinterpret_cast<uintptr_t>(mapped);
+  const uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
+  if (aligned > start) munmap(mapped, aligned - start);
+  const uintptr_t tail = aligned + size;
+  if (start + reserve > tail) munmap(reinterpret_cast<void*>(tail), start + reserve - tail);
+  void* host = reinterpret_cast<void*>(aligned);
+  // Advisory: without THP in the host kernel the guest simply runs on 4 KiB pages.
+  madvise(host, size, MADV_HUGEPAGE);
   return GuestMemory(base, size, static_cast<uint8_t*>(host));
 }
 

@@ -18,6 +18,14 @@ class InterruptLine {
   virtual void set_level(bool asserted) = 0;
 };
 
+// An edge-triggered interrupt: each trigger() is one rising edge on the device's SPI.
+// virtio devices use these: KVM injects them from an eventfd without a round trip.
+class EdgeInterrupt {
+ public:
+  virtual ~EdgeInterrupt() = default;
+  virtual void trigger() = 0;
+};
+
 // What a device needs from the machine to describe itself in the device tree.
 class FdtContext {
  public:
@@ -25,6 +33,8 @@ class FdtContext {
   // Writes `interrupts` (and whatever the controller needs) for a level-triggered,
   // active-high shared peripheral interrupt.
   virtual void interrupts_property(FdtWriter& fdt, uint32_t spi) const = 0;
+  // The same for an edge-triggered (rising) one.
+  virtual void edge_interrupts_property(FdtWriter& fdt, uint32_t spi) const = 0;
   // The phandle of the fixed APB clock that AMBA primecell devices name.
   virtual uint32_t apb_clock_phandle() const = 0;
 };

@@ -1,13 +1,14 @@
 #include "arch/arm64/board.h"
 
-#include <sys/stat.h>
-
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "devices/pl031.h"
+#include "devices/virtio_block.h"
+#include "devices/virtio_rng.h"
 
 namespace petrel::arm64 {
 
@@ -25,7 +26,8 @@ Result<BootPlan> plan_boot(const Config& config) {
     }
     initrd_size = static_cast<uint64_t>(info.st_size);
   }
-  auto layout = plan_boot_layout(ram_range(config), kernel->text_offset, kernel->image_size, initrd_size);
+  auto layout =
+      plan_boot_layout(ram_range(config), kernel->text_offset, kernel->image_size, initrd_size);
   if (!layout) return std::unexpected(layout.error());
   return BootPlan{*kernel, *layout};
 }
@@ -35,18 +37,96 @@ InterruptLine& Board::own(std::unique_ptr<InterruptLine> line) {
   return *lines_.back();
 }
 
-Result<std::unique_ptr<Board>> Board::build(const Config& config, const InterruptLineFactory& lines,
-                                            Uart16550::Output console_output) {
+namespace {
+
+// Stands in for a virtio device when the board is only described: the transport's node
+// needs no backend.
+class DescribedOnly final : public virtio::VirtioDevice {
+ public:
+  explicit DescribedOnly(uint32_t type) : type_(type) {}
+  uint32_t device_type() const override { return type_; }
+  std::string_view name() const override { return "virtio (described only)"; }
+  uint64_t features() const override { return 0; }
+  size_t queue_count() const override { return 0; }
+  void read_config(uint64_t offset, std::span<uint8_t> data) const override {
+    virtio::read_config_bytes({}, offset, data);
+  }
+  void serve(size_t, virtio::QueueAccess&) override {}
+
+ private:
+  uint32_t type_;
+};
+
+// The guest's name for the n-th virtio disk: vda .. vdz, vdaa, ...
+std::string disk_name(size_t index) {
+  std::string suffix;
+  for (size_t n = index + 1; n > 0; n = (n - 1) / 26) {
+    suffix.insert(suffix.begin(), static_cast<char>('a' + (n - 1) % 26));
+  }
+  return "vd" + suffix;
+}
+
+// The virtio devices a config asks for, in the order they get transports (and so guest
+// names): drives first, in config order, so the first drive is vda.
+Result<std::vector<std::unique_ptr<virtio::VirtioDevice>>> make_virtio_devices(const Config& config,
+                                                                               bool describe_only) {
+  std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
+  for (size_t i = 0; i < config.drives.size(); ++i) {
+    if (describe_only) {
+      devices.push_back(std::make_unique<DescribedOnly>(virtio::kDeviceBlock));
+      continue;
+    }
+    auto drive = virtio::BlockDevice::open(config.drives[i], disk_name(i));
+    if (!drive) return std::unexpected(drive.error());
+    devices.push_back(std::move(*drive));
+  }
+  if (config.rng.enabled) {
+    if (describe_only) {
+      devices.push_back(std::make_unique<DescribedOnly>(virtio::kDeviceEntropy));
+    } else {
+      devices.push_back(std::make_unique<virtio::EntropyDevice>());
+    }
+  }
+  return devices;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Board>> Board::build(const Config& config, BoardWiring wiring) {
+  const auto& lines = wiring.lines;
   std::unique_ptr<Board> board(new Board());
   board->bus_.reserve({kGicDistributorBase, kGicDistributorSize}, "GIC distributor");
   board->bus_.reserve(gic_redistributor_range(config.machine.vcpus), "GIC redistributors");
   board->bus_.reserve(ram_range(config), "RAM");
 
   board->console_ = std::make_shared<Uart16550>(kUartBase, kUartSpi, board->own(lines(kUartSpi)),
-                                                std::move(console_output));
+                                                std::move(wiring.console_output));
   if (auto r = board->bus_.add(board->console_); !r) return std::unexpected(r.error());
   auto rtc = std::make_shared<Pl031>(kRtcBase, kRtcSpi, board->own(lines(kRtcSpi)));
   if (auto r = board->bus_.add(std::move(rtc)); !r) return std::unexpected(r.error());
+
+  auto devices = make_virtio_devices(config, wiring.memory == nullptr);
+  if (!devices) return std::unexpected(devices.error());
+  if (devices->size() > kVirtioMaxDevices) {
+    return fail(ExitCode::kBadConfig,
+                fmt::format("{} virtio devices configured; petrel has room for {}", devices->size(),
+                            kVirtioMaxDevices));
+  }
+  for (size_t i = 0; i < devices->size(); ++i) {
+    const uint64_t base = kVirtioBase + i * kVirtioStride;
+    const auto spi = static_cast<uint32_t>(kVirtioFirstSpi + i);
+    std::unique_ptr<EdgeInterrupt> interrupt;
+    if (wiring.edges) {
+      auto edge = wiring.edges(spi);
+      if (!edge) return std::unexpected(edge.error());
+      interrupt = std::move(*edge);
+    }
+    auto transport = virtio::MmioTransport::create(base, spi, std::move((*devices)[i]),
+                                                   wiring.memory, std::move(interrupt));
+    if (!transport) return std::unexpected(transport.error());
+    if (auto r = board->bus_.add(*transport); !r) return std::unexpected(r.error());
+    board->virtio_.push_back(std::move(*transport));
+  }
   return board;
 }
 

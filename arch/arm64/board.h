@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "devices/mmio_bus.h"
 #include "devices/uart16550.h"
+#include "devices/virtio_mmio.h"
 
 namespace petrel::arm64 {
 
@@ -27,16 +28,27 @@ struct BootPlan {
 // not fit in the configured RAM.
 Result<BootPlan> plan_boot(const Config& config);
 
-// Makes the interrupt line a device will drive for a given SPI.
-using InterruptLineFactory = std::function<std::unique_ptr<InterruptLine>(uint32_t spi)>;
+// What the machine gives the board's devices. Without `memory` the board is built to be
+// described only (`petrel dtb`): no device opens a file or a tap.
+struct BoardWiring {
+  // The level-triggered line a device drives for a given SPI.
+  std::function<std::unique_ptr<InterruptLine>(uint32_t spi)> lines;
+  // The edge-triggered interrupt for a given SPI (virtio devices).
+  std::function<Result<std::unique_ptr<EdgeInterrupt>>(uint32_t spi)> edges;
+  Uart16550::Output console_output;
+  const GuestMemory* memory = nullptr;
+};
 
 class Board {
  public:
-  static Result<std::unique_ptr<Board>> build(const Config& config, const InterruptLineFactory& lines,
-                                              Uart16550::Output console_output);
+  // DEVICE_INITIALIZATION_FAILURE when a device's backend (an image, a tap) cannot be set up.
+  static Result<std::unique_ptr<Board>> build(const Config& config, BoardWiring wiring);
 
   const MmioBus& bus() const { return bus_; }
   Uart16550& console() const { return *console_; }
+  const std::vector<std::shared_ptr<virtio::MmioTransport>>& virtio_devices() const {
+    return virtio_;
+  }
 
   Result<std::vector<uint8_t>> device_tree(const Config& config, const BootPlan& plan,
                                            std::span<const uint64_t> mpidrs, GicVersion gic) const;
@@ -49,6 +61,7 @@ class Board {
   std::vector<std::unique_ptr<InterruptLine>> lines_;
   MmioBus bus_;
   std::shared_ptr<Uart16550> console_;
+  std::vector<std::shared_ptr<virtio::MmioTransport>> virtio_;
 };
 
 // Guest RAM as the config sizes it, at its fixed base.

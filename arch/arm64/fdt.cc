@@ -12,6 +12,7 @@ namespace {
 // Interrupt specifier cells of the arm,gic bindings.
 constexpr uint32_t kGicSpi = 0;
 constexpr uint32_t kGicPpi = 1;
+constexpr uint32_t kIrqEdgeRising = 1;
 constexpr uint32_t kIrqLevelHigh = 4;
 constexpr uint32_t kIrqLevelLow = 8;
 constexpr uint64_t kMpidrAffinityMask = 0xff00ffffffull;
@@ -25,6 +26,9 @@ class GicFdtContext final : public FdtContext {
   explicit GicFdtContext(uint32_t clock_phandle) : clock_phandle_(clock_phandle) {}
   void interrupts_property(FdtWriter& fdt, uint32_t spi) const override {
     fdt.property_cells("interrupts", {kGicSpi, spi, kIrqLevelHigh});
+  }
+  void edge_interrupts_property(FdtWriter& fdt, uint32_t spi) const override {
+    fdt.property_cells("interrupts", {kGicSpi, spi, kIrqEdgeRising});
   }
   uint32_t apb_clock_phandle() const override { return clock_phandle_; }
 

@@ -1,11 +1,10 @@
 #include "arch/arm64/kvm.h"
 
 #include <fcntl.h>
-#include <linux/kvm.h>
-#include <sys/ioctl.h>
-
 #include <fmt/format.h>
+#include <linux/kvm.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstring>
@@ -24,9 +23,10 @@ std::unexpected<Error> init_failure(std::string message) {
 Result<KvmVm> KvmVm::open(uint32_t ipa_bits) {
   UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
   if (!kvm) {
-    return init_failure(fmt::format("/dev/kvm: {} (is KVM enabled on this arm64 host, and may "
-                                    "this user open /dev/kvm?)",
-                                    strerror(errno)));
+    return init_failure(
+        fmt::format("/dev/kvm: {} (is KVM enabled on this arm64 host, and may "
+                    "this user open /dev/kvm?)",
+                    strerror(errno)));
   }
   if (ioctl(kvm.get(), KVM_GET_API_VERSION, 0) != kKvmApiVersion) {
     return init_failure("/dev/kvm: unsupported KVM API version");
@@ -35,9 +35,10 @@ Result<KvmVm> KvmVm::open(uint32_t ipa_bits) {
   if (ipa_bits > kDefaultIpaBits) {
     const int host_ipa = ioctl(kvm.get(), KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
     if (host_ipa < static_cast<int>(ipa_bits)) {
-      return init_failure(fmt::format("guest memory needs {}-bit guest physical addresses; this "
-                                      "host's KVM offers {}",
-                                      ipa_bits, host_ipa > 0 ? host_ipa : kDefaultIpaBits));
+      return init_failure(
+          fmt::format("guest memory needs {}-bit guest physical addresses; this "
+                      "host's KVM offers {}",
+                      ipa_bits, host_ipa > 0 ? host_ipa : kDefaultIpaBits));
     }
     type = KVM_VM_TYPE_ARM_IPA_SIZE(ipa_bits);
   }
@@ -50,7 +51,8 @@ Result<KvmVm> KvmVm::open(uint32_t ipa_bits) {
   fcntl(vm.get(), F_SETFD, FD_CLOEXEC);
 
   const int mmap_size = ioctl(kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
-  if (mmap_size <= 0) return init_failure(fmt::format("KVM_GET_VCPU_MMAP_SIZE: {}", strerror(errno)));
+  if (mmap_size <= 0)
+    return init_failure(fmt::format("KVM_GET_VCPU_MMAP_SIZE: {}", strerror(errno)));
 
   KvmVm result(std::move(kvm), std::move(vm), static_cast<size_t>(mmap_size));
   for (auto [capability, name] : {std::pair{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
@@ -98,6 +100,31 @@ void KvmVm::set_spi_level(uint32_t spi, bool asserted) const {
   if (ioctl(vm_.get(), KVM_IRQ_LINE, &level) != 0) {
     spdlog::warn("KVM_IRQ_LINE for SPI {}: {}", spi, strerror(errno));
   }
+}
+
+Result<> KvmVm::bind_irqfd(int eventfd, uint32_t spi) const {
+  kvm_irqfd request{};
+  request.fd = static_cast<uint32_t>(eventfd);
+  request.gsi = spi;  // the vGIC's default routing maps GSI n to SPI n
+  if (ioctl(vm_.get(), KVM_IRQFD, &request) != 0) {
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("KVM_IRQFD for SPI {}: {}", spi, strerror(errno)));
+  }
+  return {};
+}
+
+Result<> KvmVm::bind_ioeventfd(int eventfd, uint64_t address, uint32_t value) const {
+  kvm_ioeventfd request{};
+  request.datamatch = value;
+  request.addr = address;
+  request.len = 4;
+  request.fd = eventfd;
+  request.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+  if (ioctl(vm_.get(), KVM_IOEVENTFD, &request) != 0) {
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("KVM_IOEVENTFD at {:#x}: {}", address, strerror(errno)));
+  }
+  return {};
 }
 
 }  // namespace petrel::arm64

@@ -23,6 +23,10 @@ class KvmVm {
   Result<> map_memory(uint32_t slot, uint64_t guest_address, uint64_t size, void* host) const;
   // Drives a shared peripheral interrupt line of the in-kernel GIC.
   void set_spi_level(uint32_t spi, bool asserted) const;
+  // Each write to `eventfd` becomes a rising edge on `spi`, injected by KVM.
+  Result<> bind_irqfd(int eventfd, uint32_t spi) const;
+  // A guest 32-bit write of `value` to `address` signals `eventfd` inside KVM, with no exit.
+  Result<> bind_ioeventfd(int eventfd, uint64_t address, uint32_t value) const;
 
  private:
   KvmVm(UniqueFd kvm, UniqueFd vm, size_t mmap_size)

@@ -33,6 +33,8 @@ inline constexpr uint64_t kRamBase = 0x8000'0000;
 inline constexpr uint32_t kUartSpi = 1;
 inline constexpr uint32_t kRtcSpi = 2;
 inline constexpr uint32_t kVirtioFirstSpi = 16;
+// Transports from kVirtioBase up, one SPI each, within the SPIs the GIC has.
+inline constexpr uint32_t kVirtioMaxDevices = 64;
 // SPIs the interrupt controller is given (KVM wants a multiple of 32 on top of the 32
 // private interrupts).
 inline constexpr uint32_t kSpiCount = 96;

@@ -1,11 +1,11 @@
 #include "arch/arm64/machine.h"
 
+#include <fmt/format.h>
 #include <linux/kvm.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <bit>
 #include <cerrno>
@@ -38,6 +38,29 @@ class KvmInterruptLine final : public InterruptLine {
   uint32_t spi_;
 };
 
+// An edge-triggered SPI that KVM injects from an eventfd, so a device loop raises it
+// with one write and no ioctl.
+class KvmEdgeInterrupt final : public EdgeInterrupt {
+ public:
+  static Result<std::unique_ptr<EdgeInterrupt>> bind(const KvmVm& vm, uint32_t spi) {
+    UniqueFd fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!fd) {
+      return fail(ExitCode::kDeviceInitializationFailure,
+                  fmt::format("eventfd: {}", strerror(errno)));
+    }
+    if (auto r = vm.bind_irqfd(fd.get(), spi); !r) return std::unexpected(r.error());
+    return std::unique_ptr<EdgeInterrupt>(new KvmEdgeInterrupt(std::move(fd)));
+  }
+  void trigger() override {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t ignored = ::write(fd_.get(), &one, sizeof(one));
+  }
+
+ private:
+  explicit KvmEdgeInterrupt(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
 void write_all(int fd, std::span<const uint8_t> bytes) {
   while (!bytes.empty()) {
     const ssize_t done = ::write(fd, bytes.data(), bytes.size());
@@ -66,6 +89,7 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   Result<> create_vcpus(uint32_t count);
   Result<> load_payloads(const Config& config, const BootPlan& plan);
   Result<> connect_console_input(const Config& config);
+  Result<> connect_virtio();
   bool forward_console_input();
   void finish(Result<GuestExit> outcome);
   void stop_threads();
@@ -85,6 +109,8 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   std::unique_ptr<Board> board_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::unique_ptr<EventLoop> device_loop_;
+  // Block devices get a loop each, so a slow disk stalls neither the console nor other disks.
+  std::vector<std::unique_ptr<EventLoop>> block_loops_;
   bool escape_pending_ = false;
 
   std::mutex mutex_;
@@ -114,14 +140,22 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config) {
 
   const KvmVm& vm_ref = machine->vm_;
   auto lines = [&vm_ref](uint32_t spi) { return std::make_unique<KvmInterruptLine>(vm_ref, spi); };
-  Uart16550::Output output = [](std::span<const uint8_t> bytes) { write_all(STDOUT_FILENO, bytes); };
+  Uart16550::Output output = [](std::span<const uint8_t> bytes) {
+    write_all(STDOUT_FILENO, bytes);
+  };
   if (config.console.mode == ConsoleMode::kNone) output = [](std::span<const uint8_t>) {};
-  auto board = Board::build(config, lines, std::move(output));
+  BoardWiring wiring;
+  wiring.lines = lines;
+  wiring.edges = [&vm_ref](uint32_t spi) { return KvmEdgeInterrupt::bind(vm_ref, spi); };
+  wiring.console_output = std::move(output);
+  wiring.memory = &machine->memory_;
+  auto board = Board::build(config, std::move(wiring));
   if (!board) return std::unexpected(board.error());
   machine->board_ = std::move(*board);
 
   if (auto r = machine->load_payloads(config, *plan); !r) return std::unexpected(r.error());
   if (auto r = machine->connect_console_input(config); !r) return std::unexpected(r.error());
+  if (auto r = machine->connect_virtio(); !r) return std::unexpected(r.error());
   return std::unique_ptr<Machine>(std::move(machine));
 }
 
@@ -129,16 +163,20 @@ Result<> Arm64Machine::create_vcpus(uint32_t count) {
   const int max = vm_.check_extension(KVM_CAP_MAX_VCPUS);
   const uint32_t limit = max > 0 ? static_cast<uint32_t>(max) : 4;  // KVM's documented fallback
   if (count > limit) {
-    return fail(ExitCode::kVcpuStartFailure,
-                fmt::format("machine.vcpus = {} exceeds this host's KVM limit of {} vCPUs", count, limit));
+    return fail(
+        ExitCode::kVcpuStartFailure,
+        fmt::format("machine.vcpus = {} exceeds this host's KVM limit of {} vCPUs", count, limit));
   }
   if (gic_->version() == GicVersion::kV2 && count > 8) {
-    return fail(ExitCode::kVcpuStartFailure,
-                fmt::format("machine.vcpus = {}: this host only offers a GICv2, which serves 8 vCPUs", count));
+    return fail(
+        ExitCode::kVcpuStartFailure,
+        fmt::format("machine.vcpus = {}: this host only offers a GICv2, which serves 8 vCPUs",
+                    count));
   }
   kvm_vcpu_init target{};
   if (ioctl(vm_.vm_fd(), KVM_ARM_PREFERRED_TARGET, &target) != 0) {
-    return fail(ExitCode::kVcpuStartFailure, fmt::format("KVM_ARM_PREFERRED_TARGET: {}", strerror(errno)));
+    return fail(ExitCode::kVcpuStartFailure,
+                fmt::format("KVM_ARM_PREFERRED_TARGET: {}", strerror(errno)));
   }
   for (uint32_t index = 0; index < count; ++index) {
     auto vcpu = Vcpu::create(vm_, index, target);
@@ -154,7 +192,8 @@ Result<> Arm64Machine::load_payloads(const Config& config, const BootPlan& plan)
     return std::unexpected(r.error());
   }
   if (config.boot.initrd) {
-    if (auto r = load_file(*config.boot.initrd, memory_, layout.initrd->base, layout.initrd->size); !r) {
+    if (auto r = load_file(*config.boot.initrd, memory_, layout.initrd->base, layout.initrd->size);
+        !r) {
       return std::unexpected(r.error());
     }
   }
@@ -180,6 +219,23 @@ Result<> Arm64Machine::connect_console_input(const Config& config) {
   if (auto r = device_loop_->add(STDIN_FILENO, [this] { return forward_console_input(); }); !r) {
     // stdin closed, or a file or /dev/null that cannot be polled: the guest gets no input.
     spdlog::debug("console input not connected: {}", r.error().message);
+  }
+  return {};
+}
+
+Result<> Arm64Machine::connect_virtio() {
+  for (const auto& transport : board_->virtio_devices()) {
+    for (const auto& notifier : transport->notifiers()) {
+      if (auto r = vm_.bind_ioeventfd(notifier.fd, notifier.address, notifier.queue); !r) return r;
+    }
+    EventLoop* loop = device_loop_.get();
+    if (transport->device_type() == virtio::kDeviceBlock) {
+      auto own = EventLoop::create();
+      if (!own) return std::unexpected(own.error());
+      block_loops_.push_back(std::move(*own));
+      loop = block_loops_.back().get();
+    }
+    if (auto r = transport->attach(*loop); !r) return r;
   }
   return {};
 }
@@ -220,6 +276,7 @@ Result<> Arm64Machine::start() {
     }
   }
   device_loop_->start();
+  for (const auto& loop : block_loops_) loop->start();
   return {};
 }
 
@@ -247,6 +304,7 @@ void Arm64Machine::stop_threads() {
   for (const auto& vcpu : vcpus_) vcpu->request_stop();
   for (const auto& vcpu : vcpus_) vcpu->join();
   if (device_loop_) device_loop_->stop();
+  for (const auto& loop : block_loops_) loop->stop();
 }
 
 }  // namespace

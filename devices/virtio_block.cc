@@ -1,0 +1,241 @@
+#include "devices/virtio_block.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+namespace petrel::virtio {
+
+namespace {
+
+// Request types and status values (section 5.2.6).
+constexpr uint32_t kRequestIn = 0;
+constexpr uint32_t kRequestOut = 1;
+constexpr uint32_t kRequestFlush = 4;
+constexpr uint32_t kRequestGetId = 8;
+constexpr uint32_t kRequestDiscard = 11;
+constexpr uint8_t kStatusOk = 0;
+constexpr uint8_t kStatusIoError = 1;
+constexpr uint8_t kStatusUnsupported = 2;
+
+// Feature bits (section 5.2.3).
+constexpr uint64_t kFeatureSegMax = 1ull << 2;
+constexpr uint64_t kFeatureReadOnly = 1ull << 5;
+constexpr uint64_t kFeatureBlockSize = 1ull << 6;
+constexpr uint64_t kFeatureFlush = 1ull << 9;
+constexpr uint64_t kFeatureDiscard = 1ull << 13;
+
+constexpr uint16_t kQueueSize = 256;
+constexpr size_t kIdBytes = 20;
+constexpr uint32_t kDiscardAlignmentSectors = 8;  // 4 KiB, the host's page and block size
+constexpr uint32_t kMaxDiscardSegments = 32;
+
+template <typename T>
+void put(std::span<uint8_t> config, size_t offset, T value) {
+  std::memcpy(config.data() + offset, &value, sizeof(T));
+}
+
+std::unexpected<Error> init_failure(std::string message) {
+  return fail(ExitCode::kDeviceInitializationFailure, std::move(message));
+}
+
+// Whole-buffer positioned I/O over guest buffers, in IOV_MAX batches; false on an error
+// or an end of file inside the device's capacity.
+bool positioned_io(int fd, bool write, uint64_t offset,
+                   std::span<const std::span<uint8_t>> buffers) {
+  std::vector<iovec> iov;
+  for (const auto& b : buffers) iov.push_back({b.data(), b.size()});
+  size_t first = 0;
+  while (first < iov.size()) {
+    const int count = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+    const ssize_t done = write ? pwritev(fd, &iov[first], count, static_cast<off_t>(offset))
+                               : preadv(fd, &iov[first], count, static_cast<off_t>(offset));
+    if (done < 0 && errno == EINTR) continue;
+    if (done <= 0) return false;
+    offset += static_cast<uint64_t>(done);
+    auto left = static_cast<size_t>(done);
+    while (first < iov.size() && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (left > 0) {
+      iov[first].iov_base = static_cast<uint8_t*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlockDevice>> BlockDevice::open(const Config::Drive& drive,
+                                                       std::string guest_name) {
+  const std::string path = drive.path.string();
+  const int flags = (drive.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  UniqueFd fd(::open(path.c_str(), flags));
+  if (!fd) return init_failure(fmt::format("drive {}: {}: {}", guest_name, path, strerror(errno)));
+  // One writer, or any number of readers: the lock goes with the fd, so it dies with us.
+  if (flock(fd.get(), (drive.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return init_failure(fmt::format("drive {}: {} is in use by another process ({} lock held)",
+                                      guest_name, path, drive.read_only ? "a write" : "a"));
+    }
+    return init_failure(
+        fmt::format("drive {}: {}: cannot lock: {}", guest_name, path, strerror(errno)));
+  }
+  struct stat info {};
+  if (fstat(fd.get(), &info) != 0) {
+    return init_failure(fmt::format("drive {}: {}: {}", guest_name, path, strerror(errno)));
+  }
+  uint64_t size = 0;
+  bool can_discard = false;
+  if (S_ISBLK(info.st_mode)) {
+    if (ioctl(fd.get(), BLKGETSIZE64, &size) != 0) {
+      return init_failure(
+          fmt::format("drive {}: {}: BLKGETSIZE64: {}", guest_name, path, strerror(errno)));
+    }
+  } else if (S_ISREG(info.st_mode)) {
+    size = static_cast<uint64_t>(info.st_size);
+    // Punching a hole past the end changes nothing and tells whether the file system can.
+    can_discard =
+        !drive.read_only && fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                      static_cast<off_t>(size + 4096), 4096) == 0;
+  } else {
+    return init_failure(
+        fmt::format("drive {}: {}: not a regular file or block device", guest_name, path));
+  }
+  if (size % kSectorBytes != 0) {
+    spdlog::warn("drive {}: {}: size {} is not a multiple of 512; the last {} bytes are not used",
+                 guest_name, path, size, size % kSectorBytes);
+  }
+  std::string name = fmt::format("virtio-blk {}", guest_name);
+  return std::unique_ptr<BlockDevice>(new BlockDevice(std::move(fd), std::move(name), drive.id,
+                                                      drive.read_only, size - size % kSectorBytes,
+                                                      can_discard));
+}
+
+uint64_t BlockDevice::features() const {
+  uint64_t bits = kFeatureSegMax | kFeatureBlockSize | kFeatureFlush;
+  if (read_only_) bits |= kFeatureReadOnly;
+  if (can_discard_) bits |= kFeatureDiscard;
+  return bits;
+}
+
+void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
+  std::array<uint8_t, 60> config{};
+  put<uint64_t>(config, 0, capacity_sectors());
+  put<uint32_t>(config, 12, kQueueSize - 2);  // seg_max: the chain also holds header and status
+  put<uint32_t>(config, 20, kSectorBytes);    // blk_size
+  put<uint16_t>(config, 34, 1);               // num_queues
+  put<uint32_t>(config, 36, UINT32_MAX / kSectorBytes * kSectorBytes);  // max_discard_sectors
+  put<uint32_t>(config, 40, kMaxDiscardSegments);
+  put<uint32_t>(config, 44, kDiscardAlignmentSectors);
+  read_config_bytes(config, offset, data);
+}
+
+void BlockDevice::serve(size_t queue, QueueAccess& queues) {
+  while (auto chain = queues.pop(queue)) {
+    if (chain->writable.empty()) {
+      // Nowhere to put a status: the driver broke the protocol.
+      queues.device_failed(fmt::format("request at descriptor {} has no status byte", chain->head));
+      return;
+    }
+    uint32_t data_written = 0;
+    const uint8_t status = handle(*chain, data_written);
+    std::span<uint8_t> last = chain->writable.back();
+    last.back() = status;
+    queues.push_used(queue, chain->head, data_written + 1);
+  }
+}
+
+uint8_t BlockDevice::handle(const DescriptorChain& chain, uint32_t& data_written) {
+  struct Header {
+    uint32_t type;
+    uint32_t reserved;
+    uint64_t sector;
+  } header{};
+  ChainReader reader(chain);
+  std::array<uint8_t, sizeof(Header)> raw{};
+  if (!reader.read(raw)) return kStatusIoError;
+  std::memcpy(&header, raw.data(), sizeof(header));
+
+  // The device-writable data is every writable byte but the status byte at the end.
+  std::vector<std::span<uint8_t>> writable = chain.writable;
+  writable.back() = writable.back().first(writable.back().size() - 1);
+  if (writable.back().empty()) writable.pop_back();
+
+  switch (header.type) {
+    case kRequestIn: return transfer(false, header.sector, std::move(writable), data_written);
+    case kRequestOut:
+      if (read_only_) return kStatusIoError;
+      return transfer(true, header.sector, reader.rest(), data_written);
+    case kRequestFlush: return fdatasync(fd_.get()) == 0 ? kStatusOk : kStatusIoError;
+    case kRequestGetId: {
+      std::array<uint8_t, kIdBytes> id{};
+      std::memcpy(id.data(), id_.data(), std::min(id_.size(), kIdBytes));
+      const DescriptorChain data{chain.head, {}, writable};
+      ChainWriter writer(data);
+      data_written = static_cast<uint32_t>(writer.write(id));
+      return kStatusOk;
+    }
+    case kRequestDiscard:
+      if (!can_discard_) return kStatusUnsupported;
+      return discard(reader.rest());
+    default: return kStatusUnsupported;
+  }
+}
+
+uint8_t BlockDevice::transfer(bool write, uint64_t sector, std::vector<std::span<uint8_t>> buffers,
+                              uint32_t& data_written) {
+  uint64_t bytes = 0;
+  for (const auto& b : buffers) bytes += b.size();
+  const uint64_t capacity_sectors = capacity_bytes_ / kSectorBytes;
+  if (sector > capacity_sectors || bytes > capacity_bytes_ - sector * kSectorBytes) {
+    spdlog::debug("{}: {} of {} bytes at sector {} is past the end", name_,
+                  write ? "write" : "read", bytes, sector);
+    return kStatusIoError;
+  }
+  if (!positioned_io(fd_.get(), write, sector * kSectorBytes, buffers)) {
+    spdlog::warn("{}: {} at sector {}: {}", name_, write ? "write" : "read", sector,
+                 errno != 0 ? strerror(errno) : "end of file");
+    return kStatusIoError;
+  }
+  if (!write) data_written = static_cast<uint32_t>(std::min<uint64_t>(bytes, UINT32_MAX));
+  return kStatusOk;
+}
+
+uint8_t BlockDevice::discard(std::vector<std::span<uint8_t>> segments) {
+  DescriptorChain rest{0, std::move(segments), {}};
+  ChainReader reader(rest);
+  if (reader.remaining() == 0 || reader.remaining() % 16 != 0 ||
+      reader.remaining() / 16 > kMaxDiscardSegments) {
+    return kStatusIoError;
+  }
+  std::array<uint8_t, 16> raw{};
+  const uint64_t capacity_sectors = capacity_bytes_ / kSectorBytes;
+  while (reader.read(raw)) {
+    uint64_t sector = 0;
+    uint32_t count = 0;
+    std::memcpy(&sector, raw.data(), 8);
+    std::memcpy(&count, raw.data() + 8, 4);
+    if (sector > capacity_sectors || count > capacity_sectors - sector) return kStatusIoError;
+    if (fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  static_cast<off_t>(sector * kSectorBytes),
+                  static_cast<off_t>(count) * kSectorBytes) != 0) {
+      return kStatusIoError;
+    }
+  }
+  return kStatusOk;
+}
+
+}  // namespace petrel::virtio

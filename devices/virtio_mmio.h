@@ -1,0 +1,101 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/event_loop.h"
+#include "core/unique_fd.h"
+#include "devices/device.h"
+#include "devices/virtio_device.h"
+
+namespace petrel::virtio {
+
+// The virtio-mmio transport, version 2 (virtio 1.x, section 4.2): the register window,
+// feature negotiation, the status handshake, reset, and the device's queues. Queue
+// notifications arrive on one eventfd per queue, which KVM writes directly when the
+// machine binds it as an ioeventfd (so a guest notify costs no exit to petrel); the device
+// is served on the event loop that watches those eventfds, off the vCPU threads.
+class MmioTransport final : public MmioDevice {
+ public:
+  static constexpr uint64_t kWindowBytes = 0x200;
+  static constexpr uint64_t kQueueNotifyOffset = 0x50;
+
+  // `memory` may be null for a transport that only describes itself (`petrel dtb`).
+  static Result<std::shared_ptr<MmioTransport>> create(uint64_t base, uint32_t spi,
+                                                       std::unique_ptr<VirtioDevice> device,
+                                                       const GuestMemory* memory,
+                                                       std::unique_ptr<EdgeInterrupt> interrupt);
+
+  std::string_view name() const override { return name_; }
+  AddressRange mmio_range() const override { return {base_, kWindowBytes}; }
+  void mmio_read(uint64_t offset, std::span<uint8_t> data) override;
+  void mmio_write(uint64_t offset, std::span<const uint8_t> data) override;
+  std::string fdt_node_name() const override;
+  void describe(FdtWriter& fdt, const FdtContext& context) const override;
+
+  // A guest write of `queue` to QueueNotify signals `fd`; KVM can do that write itself.
+  struct Notifier {
+    uint64_t address;
+    uint32_t queue;
+    int fd;
+  };
+  std::vector<Notifier> notifiers() const;
+  // Watches the notify eventfds and the device's own fds on `loop` (before it starts).
+  Result<> attach(EventLoop& loop);
+
+  // Serves `queue` now, as its notify eventfd firing does (tests call it directly).
+  void serve_queue(size_t queue);
+
+  uint32_t device_type() const { return device_->device_type(); }
+  uint32_t status() const { return status_.load(); }
+  uint32_t interrupt_status() const { return interrupt_status_.load(); }
+
+ private:
+  class Access;
+
+  MmioTransport(uint64_t base, uint32_t spi, std::unique_ptr<VirtioDevice> device,
+                const GuestMemory* memory, std::unique_ptr<EdgeInterrupt> interrupt);
+
+  uint32_t read_register(uint64_t offset);
+  void write_register(uint64_t offset, uint32_t value);
+  void write_status(uint32_t value);
+  void activate();
+  void reset();
+  void serve_fd(size_t index);
+  // With queue_mutex_ held: interrupts the driver for queues whose used ring moved.
+  void finish_serving(const std::vector<bool>& touched);
+  void mark_broken(std::string_view why);
+  void raise(uint32_t cause);
+  Virtqueue* selected_queue();
+
+  const uint64_t base_;
+  const uint32_t spi_;
+  const std::string name_;
+  std::unique_ptr<VirtioDevice> device_;
+  const GuestMemory* memory_;
+  std::unique_ptr<EdgeInterrupt> interrupt_;
+  std::vector<UniqueFd> notify_fds_;
+
+  // Register state, written by vCPU threads.
+  std::mutex mutex_;
+  uint32_t device_features_select_ = 0;
+  uint32_t driver_features_select_ = 0;
+  uint64_t driver_features_ = 0;
+  uint32_t queue_select_ = 0;
+  std::atomic<uint32_t> status_ = 0;
+  std::atomic<uint32_t> interrupt_status_ = 0;
+
+  // The queues and the device's work, used by the event loop; vCPU threads take this lock
+  // too (after mutex_) to activate or reset, which waits for work in flight.
+  std::mutex queue_mutex_;
+  std::vector<Virtqueue> queues_;
+  bool live_ = false;
+  bool broken_ = false;
+};
+
+}  // namespace petrel::virtio
