@@ -1,9 +1,8 @@
 #include "core/event_loop.h"
 
+#include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-
-#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
@@ -21,16 +20,17 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create() {
   event.events = EPOLLIN;
   event.data.u64 = UINT64_MAX;  // the wake-up eventfd
   if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &event) != 0) {
-    return fail(ExitCode::kDeviceInitializationFailure, fmt::format("event loop: {}", strerror(errno)));
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("event loop: {}", strerror(errno)));
   }
   return std::unique_ptr<EventLoop>(new EventLoop(std::move(epoll), std::move(wake)));
 }
 
 EventLoop::~EventLoop() { stop(); }
 
-Result<> EventLoop::add(int fd, Handler handler) {
+Result<> EventLoop::add(int fd, Handler handler, Trigger trigger) {
   epoll_event event{};
-  event.events = EPOLLIN;
+  event.events = EPOLLIN | (trigger == Trigger::kEdge ? EPOLLET : 0u);
   event.data.u64 = handlers_.size();
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) {
     return fail(ExitCode::kDeviceInitializationFailure,

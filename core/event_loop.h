@@ -20,8 +20,10 @@ class EventLoop {
   static Result<std::unique_ptr<EventLoop>> create();
   ~EventLoop();  // stops and joins
 
-  // Before start(): watch `fd` for input.
-  Result<> add(int fd, Handler handler);
+  // Before start(): watch `fd` for input. Edge-triggered watches fire once per arrival,
+  // so their handler must drain the fd or have another way back to what is left.
+  enum class Trigger { kLevel, kEdge };
+  Result<> add(int fd, Handler handler, Trigger trigger = Trigger::kLevel);
 
   void start();
   // Wakes the loop and joins its thread; idempotent, safe before start().

@@ -64,6 +64,8 @@ class VirtioDevice {
 
   // File descriptors the device waits on besides its queues (a tap); when one becomes
   // readable, serve_fd() is called with its index in this list, while the device is live.
+  // The watch is edge-triggered: serve_fd() reads until the fd is empty or the device has
+  // no room, and then serve() of the queue that makes room carries on.
   virtual std::vector<int> watched_fds() const { return {}; }
   virtual void serve_fd(size_t, QueueAccess&) {}
 };

@@ -173,13 +173,11 @@ Result<> MmioTransport::attach(EventLoop& loop) {
   }
   const std::vector<int> fds = device_->watched_fds();
   for (size_t i = 0; i < fds.size(); ++i) {
-    if (auto r = loop.add(fds[i],
-                          [this, i] {
-                            serve_fd(i);
-                            return true;
-                          });
-        !r)
-      return r;
+    auto handler = [this, i] {
+      serve_fd(i);
+      return true;
+    };
+    if (auto r = loop.add(fds[i], std::move(handler), EventLoop::Trigger::kEdge); !r) return r;
   }
   return {};
 }

@@ -8,6 +8,7 @@
 
 #include "devices/pl031.h"
 #include "devices/virtio_block.h"
+#include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
 
 namespace petrel::arm64 {
@@ -66,8 +67,23 @@ std::string disk_name(size_t index) {
   return "vd" + suffix;
 }
 
+// A locally administered unicast MAC that stays the same for a guest name and interface
+// across boots (so DHCP leases and neighbour caches hold), from an FNV-1a hash.
+virtio::NetDevice::Mac default_mac(std::string_view name, size_t index) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  auto mix = [&hash](uint8_t byte) { hash = (hash ^ byte) * 0x100000001b3ull; };
+  for (const char c : name) mix(static_cast<uint8_t>(c));
+  mix(static_cast<uint8_t>(index));
+  return {0x02,
+          static_cast<uint8_t>(hash >> 32),
+          static_cast<uint8_t>(hash >> 24),
+          static_cast<uint8_t>(hash >> 16),
+          static_cast<uint8_t>(hash >> 8),
+          static_cast<uint8_t>(hash)};
+}
+
 // The virtio devices a config asks for, in the order they get transports (and so guest
-// names): drives first, in config order, so the first drive is vda.
+// names): drives first, in config order, so the first drive is vda; then networks, rng.
 Result<std::vector<std::unique_ptr<virtio::VirtioDevice>>> make_virtio_devices(const Config& config,
                                                                                bool describe_only) {
   std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
@@ -79,6 +95,16 @@ Result<std::vector<std::unique_ptr<virtio::VirtioDevice>>> make_virtio_devices(c
     auto drive = virtio::BlockDevice::open(config.drives[i], disk_name(i));
     if (!drive) return std::unexpected(drive.error());
     devices.push_back(std::move(*drive));
+  }
+  for (size_t i = 0; i < config.nets.size(); ++i) {
+    if (describe_only) {
+      devices.push_back(std::make_unique<DescribedOnly>(virtio::kDeviceNet));
+      continue;
+    }
+    const Config::Net& net = config.nets[i];
+    auto device = virtio::NetDevice::open(net.tap, net.mac.value_or(default_mac(config.name, i)));
+    if (!device) return std::unexpected(device.error());
+    devices.push_back(std::move(*device));
   }
   if (config.rng.enabled) {
     if (describe_only) {
