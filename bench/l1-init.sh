@@ -14,6 +14,18 @@
 # event off again as soon as it fired, so the tracepoint's cost on every syscall ends at
 # the first KVM_RUN.
 # A run that did not boot also gets BENCH-LOG lines (the tail of its stdout and stderr).
+#
+# Figure 5 (virtio-blk throughput) has runs of its own, after each round's boot runs and
+# alternating the same way: the same launchers with one raw drive image (BENCH_DISK_MIB
+# MiB in L1's tmpfs, /tmp/bench/disk.img, the same file for both) and the guest command
+# line's guest_cmd=blk, whose /init (bench/l2-init.sh) writes and then reads the whole disk
+# with dd and prints its own timings; one line per run:
+#
+#   BENCH-BLK-RESULT launcher=petrel|qemu run=N phase=... exit=... marker_ms=... exit_ms=...
+#     timed_out=... bytes=... write_rc=... write_us=... write_records=... read_rc=...
+#     read_us=... read_records=... clock=... write_mb_s=... read_mb_s=...
+#
+# (guest_ok=0 and no guest fields when the guest printed no BENCH-BLK line.)
 # Then it powers off, which ends QEMU on L0 (-no-reboot). No `set -e`: as PID 1 this
 # script must always reach the power-off.
 
@@ -27,7 +39,8 @@ mount -t tmpfs tmpfs /run
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 exec </dev/console >/dev/console 2>&1
 
-# BENCH_RUNS, BENCH_WARMUP, BENCH_RUN_TIMEOUT, BENCH_RAM, BENCH_CMDLINE, BENCH_QEMU_CPU
+# BENCH_RUNS, BENCH_WARMUP, BENCH_RUN_TIMEOUT, BENCH_RAM, BENCH_CMDLINE, BENCH_QEMU_CPU,
+# BENCH_DISK_MIB, BENCH_BLK_CMDLINE
 # shellcheck source=/dev/null
 . /bench/settings
 
@@ -42,6 +55,17 @@ QEMU_ARGS="-nodefaults -no-user-config -display none -serial stdio -no-reboot -a
   -kernel /guest/Image -initrd /guest/initrd.cpio.gz"
 QEMU_CMDLINE="console=ttyAMA0 $BENCH_CMDLINE"
 PETREL_CONFIG=/bench/petrel.toml
+# Figure 5: the same, with the initramfs that holds the virtio modules and one drive: raw,
+# QEMU's defaults otherwise (cache=writeback, aio=threads: through L1's page cache, as
+# petrel's preadv/pwritev; cache=none needs O_DIRECT, which L1's tmpfs lacks), on
+# virtio-mmio like petrel's (QEMU's virt board has virtio-mmio transports; bench/README.md).
+DISK=/tmp/bench/disk.img
+QEMU_BLK_ARGS="-nodefaults -no-user-config -display none -serial stdio -no-reboot -accel kvm
+  -cpu $BENCH_QEMU_CPU -M virt,gic-version=3 -smp 1 -m $((BENCH_RAM >> 20))M
+  -kernel /guest/Image -initrd /guest/initrd-blk.cpio.gz
+  -drive file=$DISK,if=none,format=raw,id=d0 -device virtio-blk-device,drive=d0"
+QEMU_BLK_CMDLINE="console=ttyAMA0 $BENCH_BLK_CMDLINE"
+PETREL_BLK_CONFIG=/bench/petrel-blk.toml
 
 mkdir -p /tmp/bench
 kvm=missing
@@ -51,6 +75,10 @@ echo "BENCH-L1-UP kernel=$(uname -r) cpus=$(grep -c '^processor' /proc/cpuinfo)"
   "uptime_s=$(cut -d' ' -f1 /proc/uptime) kvm=$kvm qemu=${qemu_version:-unknown}" \
   "qemu_cpu=$BENCH_QEMU_CPU"
 chmod +x /bin/petrel /bin/measure 2>/dev/null
+# The drive image of figure 5, written out in full (no holes), in tmpfs.
+if ! dd if=/dev/zero of=$DISK bs=1M count="$BENCH_DISK_MIB" 2>/tmp/bench/disk.err; then
+  echo "BENCH-WARNING cannot create the $BENCH_DISK_MIB MiB drive image: $(tail -n 1 /tmp/bench/disk.err)"
+fi
 
 # --- the first KVM_RUN, from the kernel's syscall tracepoint ------------------------------
 T=/sys/kernel/tracing
@@ -134,6 +162,57 @@ qemu_run() {
   measure_one qemu "$1" "$2" -- $QEMU $QEMU_ARGS -append "$QEMU_CMDLINE"
 }
 
+# measure_blk LAUNCHER RUN PHASE -- COMMAND...: one figure-5 run, one BENCH-BLK-RESULT line.
+# measure's marker is the guest's BENCH-BLK line, so that its smaps reads (which cost
+# QEMU ~200 ms of CPU each) come after the I/O; its status polls are slowed to 1 s.
+measure_blk() {
+  launcher=$1 run=$2 phase=$3
+  shift 3
+  out=/tmp/bench/blk-$launcher-$run.stdout
+  err=/tmp/bench/blk-$launcher-$run.stderr
+  line=$(measure -m "BENCH-BLK " -p 1000 -t "$BENCH_RUN_TIMEOUT" -r "$BENCH_RAM" -o "$out" -E "$err" "$@" \
+    2>/tmp/bench/measure.err | grep '^MEASURE ')
+  if [ -z "$line" ]; then
+    echo "BENCH-BLK-RESULT launcher=$launcher run=$run phase=$phase measure_failed=1"
+    show_tail /tmp/bench/measure.err "$launcher blk $run measure"
+    return
+  fi
+  keep=
+  for field in $line; do
+    case $field in exit=* | marker_ms=* | exit_ms=* | timed_out=*) keep="$keep $field" ;; esac
+  done
+  guest=$(tr -d '\r' <"$out" | sed -n 's/^BENCH-BLK \(bytes=.*\)$/\1/p' | head -n 1)
+  if [ -n "$guest" ]; then
+    # MB/s = 10^6 bytes per second = bytes per microsecond
+    rates=$(echo "$guest" | awk '{
+      for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      w = f["write_us"] > 0 ? sprintf("%.3f", f["bytes"] / f["write_us"]) : -1
+      r = f["read_us"] > 0 ? sprintf("%.3f", f["bytes"] / f["read_us"]) : -1
+      print "write_mb_s=" w " read_mb_s=" r }')
+    echo "BENCH-BLK-RESULT launcher=$launcher run=$run phase=$phase$keep guest_ok=1 $guest $rates"
+  else
+    echo "BENCH-BLK-RESULT launcher=$launcher run=$run phase=$phase$keep guest_ok=0"
+  fi
+  ok=1
+  case $line in *" exit=code:0 "*) ;; *) ok=0 ;; esac
+  [ -n "$guest" ] || ok=0
+  case $guest in *" write_rc=0 "*" read_rc=0 "*) ;; *) ok=0 ;; esac
+  tr -d '\r' <"$out" | grep '^BENCH-BLK-ERROR ' | sed "s/^BENCH-BLK-ERROR /BENCH-LOG $launcher blk $run guest: /"
+  if [ $ok = 0 ]; then
+    show_tail "$out" "$launcher blk $run stdout"
+    show_tail "$err" "$launcher blk $run stderr"
+    dmesg >/tmp/bench/dmesg.txt 2>/dev/null
+    show_tail /tmp/bench/dmesg.txt "$launcher blk $run L1 dmesg"
+  fi
+}
+petrel_blk() {
+  measure_blk petrel "$1" "$2" -- /bin/petrel -vv run "$PETREL_BLK_CONFIG"
+}
+qemu_blk() {
+  # shellcheck disable=SC2086 # QEMU and QEMU_BLK_ARGS are word lists
+  measure_blk qemu "$1" "$2" -- $QEMU $QEMU_BLK_ARGS -append "$QEMU_BLK_CMDLINE"
+}
+
 total=$((BENCH_WARMUP + BENCH_RUNS))
 i=1
 while [ $i -le $total ]; do
@@ -145,6 +224,13 @@ while [ $i -le $total ]; do
   else
     qemu_run "$r" "$phase"
     petrel_run "$r" "$phase"
+  fi
+  if [ $((i % 2)) = 1 ]; then
+    petrel_blk "$r" "$phase"
+    qemu_blk "$r" "$phase"
+  else
+    qemu_blk "$r" "$phase"
+    petrel_blk "$r" "$phase"
   fi
   i=$((i + 1))
 done

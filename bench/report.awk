@@ -1,9 +1,10 @@
 # report.awk: turns L1's console (bench/l1-init.sh's BENCH-* lines) into the benchmark's
 # table on stdout and its JSON file, for bench/run.sh. Plain POSIX awk (mawk works).
 # Variables from run.sh: runs, warmup, smoke, json, qemu_rc, l1_seconds, qemu_deb,
-# petrel_path, ram_mib, cmdline.
-# Exit status: 0 when every launcher booted the guest in every run and everything parsed,
-# 1 otherwise (the table and JSON are written all the same, with the problems listed).
+# petrel_path, ram_mib, cmdline, qemu_cpu, disk_mib, blk_cmdline.
+# Exit status: 0 when every launcher booted the guest in every run, every disk test (figure 5)
+# completed, and everything parsed; 1 otherwise (the table and JSON are written all the same,
+# with the problems listed).
 
 function problem(text) { problems[++nproblems] = text }
 function note(text) { notes[++nnotes] = text }
@@ -35,6 +36,7 @@ function smedian(key,   m) {
 }
 
 function fmt(x, unit) { return unit == "MiB" ? sprintf("%.2f", x) : sprintf("%.1f", x) }
+function isnum(x) { return x ~ /^-?[0-9]+(\.[0-9]+)?$/ }
 function triple(key, unit) {
   if (n[key] == 0) return "-"
   return fmt(smin(key), unit) " / " fmt(smedian(key), unit) " / " fmt(smax(key), unit)
@@ -101,6 +103,38 @@ BEGIN { nproblems = 0; nnotes = 0; nresults = 0; done = 0; l1_up = 0 }
   }
 }
 
+# Figure 5's runs (bench/l1-init.sh measure_blk): the guest's own dd timings.
+/^BENCH-BLK-RESULT / {
+  nresults++
+  delete f
+  for (i = 2; i <= NF; i++) {
+    eq = index($i, "=")
+    if (eq == 0) continue
+    f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+  }
+  line[nresults] = $0
+  who = f["launcher"]
+  tag = who " disk run " f["run"]
+  if (f["phase"] != "measured") next
+  if (who != "petrel" && who != "qemu") { problem("unknown launcher in: " $0); next }
+  blk_count[who]++
+  if (f["measure_failed"] == 1) { problem(tag ": the measuring helper failed"); next }
+  if (f["timed_out"] == 1) { problem(tag ": still running after the time bound, stopped"); next }
+  if (f["guest_ok"] != 1) { problem(tag ": the guest printed no disk test result (exit " f["exit"] ")"); next }
+  if (f["exit"] != "code:0") { problem(tag ": exit " f["exit"] ", expected code:0 (guest powered off)"); next }
+  split("bytes write_rc write_us write_records read_rc read_us read_records write_mb_s read_mb_s", need, " ")
+  bad = 0
+  for (k in need) if (!(need[k] in f) || !isnum(f[need[k]])) bad = 1
+  if (bad) { problem(tag ": unparsable result line: " $0); next }
+  if (f["write_rc"] != 0 || f["write_records"] * 1048576 != f["bytes"])
+    problem(tag ": the guest's write failed (dd status " f["write_rc"] ", " f["write_records"] " of " f["bytes"] / 1048576 " MiB)")
+  else if (f["write_mb_s"] > 0) add("blkw|" who, f["write_mb_s"])
+  if (f["read_rc"] != 0 || f["read_records"] * 1048576 != f["bytes"])
+    problem(tag ": the guest's read failed (dd status " f["read_rc"] ", " f["read_records"] " of " f["bytes"] / 1048576 " MiB)")
+  else if (f["read_mb_s"] > 0) add("blkr|" who, f["read_mb_s"])
+  if (f["clock"] == "uptime") blk_clock = f["clock"]
+}
+
 END {
   if (!l1_up) problem("L1 never reached its /init (no BENCH-L1-UP line; qemu exit " qemu_rc ")")
   else if (!done) problem("L1 did not finish (no BENCH-DONE line; qemu exit " qemu_rc (qemu_rc == 124 || qemu_rc == 137 ? ", killed at the time bound" : "") ")")
@@ -108,8 +142,12 @@ END {
   for (w = 1; w <= 2; w++)
     if (count[whos[w]] + 0 != runs + 0)
       problem(whos[w] ": " (count[whos[w]] + 0) " measured result(s), expected " runs)
+  for (w = 1; w <= 2; w++)
+    if (blk_count[whos[w]] + 0 != runs + 0)
+      problem(whos[w] ": " (blk_count[whos[w]] + 0) " measured disk result(s), expected " runs)
+  if (blk_clock != "") note("the guest timed dd with /proc/uptime (no /proc/timer_list, no date +%N): 10 ms steps")
 
-  nfig = split("marker exit cpu mem blk kvm_run self byte hwm grss inst guest sampling", figs, " ")
+  nfig = split("marker exit cpu mem blkw blkr kvm_run self byte hwm grss inst guest sampling", figs, " ")
   for (i = 1; i <= nfig; i++)
     for (w = 1; w <= 2; w++) {
       key = figs[i] "|" whos[w]
@@ -121,7 +159,8 @@ END {
   title["exit"] = "2 exec -> exit after poweroff"; unit["exit"] = "ms"
   title["cpu"] = "3 CPU time minus guest time"; unit["cpu"] = "ms"
   title["mem"] = "4 memory overhead"; unit["mem"] = "MiB"
-  title["blk"] = "5 virtio-blk throughput"; unit["blk"] = "MB/s"
+  title["blkw"] = "5 virtio-blk sequential write"; unit["blkw"] = "MB/s"
+  title["blkr"] = "5 virtio-blk sequential read"; unit["blkr"] = "MB/s"
   title["kvm_run"] = "6 exec -> first KVM_RUN"; unit["kvm_run"] = "ms"
   title["self"] = "  main -> first KVM_RUN (petrel -vv)"; unit["self"] = "ms"
   title["byte"] = "  exec -> first console byte"; unit["byte"] = "ms"
@@ -148,21 +187,22 @@ END {
   }
   target["mem"] = "<= 4 MiB"
   if (n["mem|petrel"]) met["mem"] = smedian("mem|petrel") <= 4
+  target["blkw"] = target["blkr"] = ">= QEMU"
+  if (ratio["blkw"] != "") met["blkw"] = ratio["blkw"] >= 1
+  if (ratio["blkr"] != "") met["blkr"] = ratio["blkr"] >= 1
 
   # --- the table -------------------------------------------------------------------------
   printf "petrel vs QEMU: %d measured run(s) per launcher (+%d warm-up)%s; guest: 1 vCPU, %d MiB, \"%s\"\n", \
     runs, warmup, smoke ? ", smoke mode" : "", ram_mib, cmdline
   printf "in an emulated arm64 host (L1: %s, %s vCPUs, %s, -cpu %s): emulated time, compare within one run only\n", \
     l1["kernel"], l1["cpus"], l1["qemu"], qemu_cpu
+  printf "figure 5: own runs, \"%s\", raw drive image of %d MiB in L1's tmpfs, written then read whole by dd (1 MiB, O_DIRECT) in the guest\n", \
+    blk_cmdline, disk_mib
   printf "min / median / max per launcher; ratio = petrel median / QEMU median; targets from issue #6\n\n"
   fw = "%-34s %-4s  %-34s  %-34s  %5s  %s\n"
   printf fw, "figure", "unit", "petrel", "QEMU", "ratio", "target"
   for (i = 1; i <= nfig; i++) {
     k = figs[i]
-    if (k == "blk") {
-      printf fw, title[k], unit[k], "n/a (petrel has no virtio-blk yet)", "not measured", "-", ""
-      continue
-    }
     if (k == "self") {
       printf fw, title[k], unit[k], triple(k "|petrel", unit[k]), "-", "-", ""
       continue
@@ -181,6 +221,8 @@ END {
   desc["exit"] = "launcher execve -> launcher exit after the guest powered off"
   desc["cpu"] = "launcher CPU time (user + system, all threads, wait4 rusage) minus the guest time accounted to it (cguest_time)"
   desc["mem"] = "peak RSS (VmHWM, read every 50 ms and after the marker) minus the resident part of the guest RAM mapping (smaps Rss, last read before exit: read at the marker and after it), MiB"
+  desc["blkw"] = "sequential write of the whole drive image inside the guest: dd if=/dev/zero of=/dev/vda bs=1M oflag=direct conv=fsync, timed by the guest around dd, 10^6 bytes/s"
+  desc["blkr"] = "sequential read of the whole drive image inside the guest: dd if=/dev/vda of=/dev/null bs=1M iflag=direct, timed by the guest around dd, 10^6 bytes/s"
   desc["kvm_run"] = "launcher execve -> its first KVM_RUN ioctl, from the kernel's syscalls:sys_enter_ioctl tracepoint (filter cmd == 0xae80, trace_clock mono)"
   desc["self"] = "petrel's own -vv figure: ms from its main() to its first KVM_RUN"
   desc["byte"] = "launcher execve -> first byte on its stdout (the guest console)"
@@ -191,14 +233,16 @@ END {
   desc["sampling"] = "time the measuring helper spent reading /proc/PID/status and smaps during the run (its perturbation), ms"
   jname["marker"] = "exec_to_marker_ms"; jname["exit"] = "exec_to_exit_ms"
   jname["cpu"] = "cpu_minus_guest_ms"; jname["mem"] = "memory_overhead_mib"
-  jname["blk"] = "virtio_blk_throughput_mb_s"; jname["kvm_run"] = "exec_to_first_kvm_run_ms"
+  jname["blkw"] = "virtio_blk_seq_write_mb_s"; jname["blkr"] = "virtio_blk_seq_read_mb_s"
+  jname["kvm_run"] = "exec_to_first_kvm_run_ms"
   jname["self"] = "petrel_self_reported_first_kvm_run_ms"; jname["byte"] = "exec_to_first_console_byte_ms"
   jname["hwm"] = "peak_rss_mib"; jname["grss"] = "guest_ram_resident_mib"; jname["guest"] = "guest_time_ms"; jname["inst"] = "rss_minus_guest_ram_same_instant_mib"; jname["sampling"] = "measure_sampling_ms"
 
   o = "{\n  \"benchmark\": \"petrel vs QEMU, issue #6\",\n"
   o = o "  \"ok\": " (nproblems ? "false" : "true") ",\n"
   o = o "  \"smoke\": " (smoke ? "true" : "false") ",\n  \"runs\": " runs ",\n  \"warmup\": " warmup ",\n"
-  o = o "  \"guest\": {\"vcpus\": 1, \"memory_mib\": " ram_mib ", \"cmdline\": " jstr(cmdline) ", \"qemu_cpu\": " jstr(qemu_cpu) "},\n"
+  o = o "  \"guest\": {\"vcpus\": 1, \"memory_mib\": " ram_mib ", \"cmdline\": " jstr(cmdline) ", \"qemu_cpu\": " jstr(qemu_cpu) \
+    ", \"disk_cmdline\": " jstr(blk_cmdline) ", \"disk_mib\": " disk_mib "},\n"
   o = o "  \"environment\": {\"l1_kernel\": " jstr(l1["kernel"]) ", \"l1_cpus\": " (l1["cpus"] == "" ? "null" : l1["cpus"]) \
     ", \"qemu\": " jstr(l1["qemu"]) ", \"qemu_package\": " jstr(qemu_deb) ", \"petrel\": " jstr(petrel_path) \
     ", \"l1_seconds\": " l1_seconds ", \"note\": \"times are emulated (L1 is QEMU TCG on x86_64): compare within one run only\"},\n"
@@ -206,17 +250,13 @@ END {
   for (i = 1; i <= nfig; i++) {
     k = figs[i]
     o = o "    " jstr(jname[k]) ": "
-    if (k == "blk") {
-      o = o "null"
-    } else {
-      o = o "{\"description\": " jstr(desc[k]) ", \"petrel\": " jstats(k "|petrel")
-      if (k != "self") o = o ", \"qemu\": " jstats(k "|qemu") ", \"ratio_of_medians\": " (ratio[k] == "" ? "null" : sprintf("%.4f", ratio[k]))
-      if (k in target) o = o ", \"target\": " jstr(target[k]) ", \"target_met\": " (k in met ? (met[k] ? "true" : "false") : "null")
-      o = o "}"
-    }
+    o = o "{\"description\": " jstr(desc[k]) ", \"petrel\": " jstats(k "|petrel")
+    if (k != "self") o = o ", \"qemu\": " jstats(k "|qemu") ", \"ratio_of_medians\": " (ratio[k] == "" ? "null" : sprintf("%.4f", ratio[k]))
+    if (k in target) o = o ", \"target\": " jstr(target[k]) ", \"target_met\": " (k in met ? (met[k] ? "true" : "false") : "null")
+    o = o "}"
     o = o (i < nfig ? ",\n" : "\n")
   }
-  o = o "  },\n  \"notes\": {\"virtio_blk_throughput_mb_s\": \"n/a (petrel has no virtio-blk yet)\"},\n"
+  o = o "  },\n"
   o = o "  \"problems\": ["
   for (p = 1; p <= nproblems; p++) o = o (p > 1 ? ", " : "") jstr(problems[p])
   o = o "],\n  \"remarks\": ["
@@ -225,13 +265,13 @@ END {
   for (r = 1; r <= nresults; r++) {
     delete f
     nf = split(line[r], parts, " ")
-    s = "    {"
+    s = "    {\"kind\": " (parts[1] == "BENCH-BLK-RESULT" ? "\"disk\"" : "\"boot\"")
     for (i = 2; i <= nf; i++) {
       eq = index(parts[i], "=")
       if (eq == 0) continue
       key = substr(parts[i], 1, eq - 1)
       val = substr(parts[i], eq + 1)
-      s = s (i > 2 ? ", " : "") jstr(key) ": " (val ~ /^-?[0-9]+(\.[0-9]+)?$/ ? val : jstr(val))
+      s = s ", " jstr(key) ": " (val ~ /^-?[0-9]+(\.[0-9]+)?$/ ? val : jstr(val))
     }
     o = o s "}" (r < nresults ? ",\n" : "\n")
   }

@@ -1,29 +1,34 @@
 #!/usr/bin/env bash
-# bench/run.sh [--runs N] [--warmup N] [--smoke] [--json FILE]: petrel against QEMU on the
-# same guest, the figures of issue #6, on this x86_64 machine (L0) without /dev/kvm.
+# bench/run.sh [--runs N] [--warmup N] [--smoke] [--disk-mib N] [--petrel PATH] [--json FILE]:
+# petrel against QEMU on the same guest, the figures of issue #6, on this x86_64 machine (L0)
+# without /dev/kvm.
 #
 # It boots an emulated arm64 host (L1, QEMU TCG with EL2, so it has a real /dev/kvm; the
 # QEMU line of tests/nested/run.sh) whose /init (bench/l1-init.sh) boots one L2 guest
-# (Debian's cloud arm64 kernel, the busybox initramfs of the nested tests, 1 vCPU, 256M,
+# (Debian's cloud arm64 kernel, a busybox initramfs with bench/l2-init.sh, 1 vCPU, 256M,
 # `quiet`, powers off as soon as its /init printed PETREL-GUEST-INIT-OK) alternately with
 # petrel and with Debian's own arm64 QEMU (qemu-system-arm:arm64 and its libraries,
 # unpacked by bench/fetch-qemu.sh, run through their own loader), N runs each, every run
-# measured by bench/measure.c. It prints a plain table (min / median / max per figure and
+# measured by bench/measure.c; then, for figure 5, the same guest with the virtio modules
+# and one raw drive image writes and reads the whole disk (dd, 1 MiB, O_DIRECT), again
+# alternately with both launchers. It prints a plain table (min / median / max per figure and
 # launcher, the petrel/QEMU ratio of medians, the issue's targets as met/missed) and
 # writes the same as JSON. How each figure is measured: bench/README.md.
 #
 #   --runs N     measured runs per launcher (default 5)
 #   --warmup N   unmeasured runs per launcher first (default 1; 0 with --smoke)
-#   --smoke      one run each, no warm-up: for CI
+#   --smoke      one run each, no warm-up, an 8 MiB drive (unless --disk-mib): for CI
+#   --disk-mib N size of figure 5's drive image, the amount written and read (default 64)
+#   --petrel PATH the arm64 petrel to measure (default $PETREL, else build/arm64/petrel)
 #   --json FILE  where the JSON goes (default build/bench/results.json)
 #
 # Not a pass/fail test: missed targets do not fail it. Exit status 1 only when a launcher
-# failed to boot the guest, L1 did not report every run, or its output could not be
-# parsed; 2 on a usage or setup error.
+# failed to boot the guest or its disk test failed, L1 did not report every run, or its
+# output could not be parsed; 2 on a usage or setup error.
 #
-# Environment: PETREL (the arm64 petrel, default build/arm64/petrel, built when missing),
-# PETREL_CACHE (downloads, default .cache/), BENCH_BUILD (work folder, default
-# build/bench), BENCH_RUN_TIMEOUT (s, one launcher run inside L1, default 120),
+# Environment: PETREL (the arm64 petrel when no --petrel; default build/arm64/petrel, built
+# when missing), PETREL_CACHE (downloads, default .cache/), BENCH_BUILD (work folder,
+# default build/bench), BENCH_RUN_TIMEOUT (s, one launcher run inside L1, default 120),
 # BENCH_QEMU_CPU (QEMU's -cpu, default host,pauth=off,sve=off,pmu=off: the vCPU features
 # petrel gives its guests; "host" for QEMU's own defaults, see bench/README.md),
 # BENCH_L1_TIMEOUT (s, the whole L1 boot; default from the run count), BENCH_VERBOSE=1
@@ -33,12 +38,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 
 usage() {
-  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 die() { echo "bench: $*" >&2; exit 2; }
 
-runs=5 warmup='' smoke=0 json=''
+runs=5 warmup='' smoke=0 json='' disk_mib='' petrel_arg=''
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) [ $# -ge 2 ] || usage; runs=$2; shift 2 ;;
@@ -46,16 +51,23 @@ while [ $# -gt 0 ]; do
     --warmup) [ $# -ge 2 ] || usage; warmup=$2; shift 2 ;;
     --warmup=*) warmup=${1#*=}; shift ;;
     --smoke) smoke=1; shift ;;
+    --disk-mib) [ $# -ge 2 ] || usage; disk_mib=$2; shift 2 ;;
+    --disk-mib=*) disk_mib=${1#*=}; shift ;;
+    --petrel) [ $# -ge 2 ] || usage; petrel_arg=$2; shift 2 ;;
+    --petrel=*) petrel_arg=${1#*=}; shift ;;
     --json) [ $# -ge 2 ] || usage; json=$2; shift 2 ;;
     --json=*) json=${1#*=}; shift ;;
     -h | --help) usage ;;
     *) echo "bench: unknown argument '$1'" >&2; usage ;;
   esac
 done
-if [ "$smoke" = 1 ]; then runs=1 warmup=${warmup:-0}; fi
+if [ "$smoke" = 1 ]; then runs=1 warmup=${warmup:-0} disk_mib=${disk_mib:-8}; fi
 warmup=${warmup:-1}
+disk_mib=${disk_mib:-64}
 case $runs in '' | *[!0-9]* | 0) die "--runs wants a positive number, not '$runs'" ;; esac
 case $warmup in '' | *[!0-9]*) die "--warmup wants a number, not '$warmup'" ;; esac
+case $disk_mib in '' | *[!0-9]* | 0*) die "--disk-mib wants a positive number, not '$disk_mib'" ;; esac
+[ "$disk_mib" -le 512 ] || die "--disk-mib $disk_mib: at most 512 (the image lives in L1's tmpfs, half its 2 GiB)"
 
 for tool in qemu-system-aarch64 aarch64-linux-gnu-gcc cpio gzip timeout awk readelf dpkg-deb apt-get; do
   command -v "$tool" >/dev/null || die "'$tool' not found (run scripts/setup-debian.sh)"
@@ -70,10 +82,11 @@ ram=$((256 << 20))
 qemu_cpu=${BENCH_QEMU_CPU:-host,pauth=off,sve=off,pmu=off}
 case $qemu_cpu in *[!A-Za-z0-9,=_-]* | '') die "BENCH_QEMU_CPU '$qemu_cpu' is not a -cpu value" ;; esac
 cmdline="quiet panic=-1 guest_cmd=poweroff"
+blk_cmdline="quiet panic=-1 guest_cmd=blk"
 
 # --- inputs ----------------------------------------------------------------------------
-petrel=${PETREL:-$root/build/arm64/petrel}
-if [ ! -f "$petrel" ] && [ -z "${PETREL:-}" ]; then
+petrel=${petrel_arg:-${PETREL:-$root/build/arm64/petrel}}
+if [ ! -f "$petrel" ] && [ -z "$petrel_arg" ] && [ -z "${PETREL:-}" ]; then
   echo "bench: no $petrel, building it (scripts/build.sh)" >&2
   "$root/scripts/build.sh" >&2
 fi
@@ -82,6 +95,13 @@ fi
 
 cache=$("$root/tests/nested/fetch-artifacts.sh" | tail -n 1) || die "tests/nested/fetch-artifacts.sh failed"
 { [ -f "$cache/Image" ] && [ -f "$cache/busybox" ]; } || die "fetch-artifacts.sh left no Image/busybox in '$cache'"
+# The guest kernel's virtio modules, for figure 5 (load order: bench/l2-init.sh).
+modules=
+for m in "$cache/unpacked/kernel/lib/modules/"*/kernel; do [ -d "$m" ] && modules=$m && break; done
+blk_modules="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_mmio.ko drivers/block/virtio_blk.ko"
+for m in $blk_modules; do
+  [ -f "$modules/$m" ] || die "no $m under the guest kernel's modules ('$cache/unpacked/kernel/lib/modules')"
+done
 
 l1root=$work/l1root
 log=$work/l1-console.log
@@ -90,12 +110,25 @@ rm -rf "$l1root" "$log" "$clean"
 mkdir -p "$l1root/bin" "$l1root/guest" "$l1root/bench"
 PETREL_CACHE=$cache "$here/fetch-qemu.sh" "$l1root/qemu" || die "cannot put Debian's arm64 QEMU together"
 aarch64-linux-gnu-gcc -static -O2 -Wall -o "$l1root/bin/measure" "$here/measure.c" || die "cannot build measure.c"
-"$root/tests/nested/mkinitramfs.sh" guest "$cache/busybox" "$work/l2-initrd.cpio.gz" || die "cannot build the guest initramfs"
+# The guest initramfs: busybox and bench/l2-init.sh (figures 1-4, 6); the same plus the
+# virtio modules for figure 5, a separate image so the boot figures' guest stays as small.
+l2root=$work/l2root
+rm -rf "$l2root"
+mkdir -p "$l2root/bin"
+cp -L "$cache/busybox" "$l2root/bin/busybox"
+cp "$here/l2-init.sh" "$l2root/init"
+chmod 755 "$l2root/bin/busybox" "$l2root/init"
+"$root/tests/nested/mkinitramfs.sh" pack "$l2root" "$work/l2-initrd.cpio.gz" || die "cannot build the guest initramfs"
+mkdir -p "$l2root/lib/modules"
+for m in $blk_modules; do cp "$modules/$m" "$l2root/lib/modules/"; done
+"$root/tests/nested/mkinitramfs.sh" pack "$l2root" "$work/l2-initrd-blk.cpio.gz" || die "cannot build the guest initramfs"
+rm -rf "$l2root"
 
 cp -L "$cache/busybox" "$l1root/bin/busybox"
 cp "$petrel" "$l1root/bin/petrel"
 cp -L "$cache/Image" "$l1root/guest/Image"
 cp "$work/l2-initrd.cpio.gz" "$l1root/guest/initrd.cpio.gz"
+cp "$work/l2-initrd-blk.cpio.gz" "$l1root/guest/initrd-blk.cpio.gz"
 cp "$here/l1-init.sh" "$l1root/init"
 chmod 755 "$l1root/init" "$l1root/bin/busybox" "$l1root/bin/petrel" "$l1root/bin/measure"
 cat >"$l1root/bench/petrel.toml" <<EOF
@@ -111,6 +144,23 @@ kernel = "/guest/Image"
 initrd = "/guest/initrd.cpio.gz"
 cmdline = "console=ttyS0 $cmdline"
 EOF
+cat >"$l1root/bench/petrel-blk.toml" <<EOF
+# written by bench/run.sh: the benchmark guest of figure 5 (virtio-blk throughput)
+name = "bench-blk"
+
+[machine]
+vcpus = 1
+memory = "$((ram >> 20))M"
+
+[boot]
+kernel = "/guest/Image"
+initrd = "/guest/initrd-blk.cpio.gz"
+cmdline = "console=ttyS0 $blk_cmdline"
+
+[[drive]]
+path = "/tmp/bench/disk.img"
+read_only = false
+EOF
 cat >"$l1root/bench/settings" <<EOF
 # written by bench/run.sh
 BENCH_RUNS=$runs
@@ -119,17 +169,19 @@ BENCH_RUN_TIMEOUT=$run_timeout
 BENCH_RAM=$ram
 BENCH_CMDLINE='$cmdline'
 BENCH_QEMU_CPU=$qemu_cpu
+BENCH_DISK_MIB=$disk_mib
+BENCH_BLK_CMDLINE='$blk_cmdline'
 EOF
 "$root/tests/nested/mkinitramfs.sh" pack "$l1root" "$work/l1-initrd.cpio.gz"
 qemu_deb=$(sed -n 's/^\(qemu-system-arm_.*\.deb\)$/\1/p' "$l1root/qemu/PACKAGES")
 rm -rf "$l1root"
 
 # --- boot L1 ---------------------------------------------------------------------------
-# Per launcher run at most run_timeout (+5 s for the SIGKILL), two runs per round
-# (petrel, QEMU), plus L1's own boot and unpacking.
-bound=${BENCH_L1_TIMEOUT:-$((180 + (runs + warmup) * 2 * (run_timeout + 5)))}
-echo "bench: booting L1: $runs measured run(s) + $warmup warm-up per launcher (bound ${bound}s," \
-  "console log $log)" >&2
+# Per launcher run at most run_timeout (+5 s for the SIGKILL), four runs per round
+# (petrel, QEMU; each a boot run and a disk run), plus L1's own boot and unpacking.
+bound=${BENCH_L1_TIMEOUT:-$((180 + (runs + warmup) * 4 * (run_timeout + 5)))}
+echo "bench: booting L1: $runs measured run(s) + $warmup warm-up per launcher and figure" \
+  "(${disk_mib} MiB drive; bound ${bound}s, console log $log)" >&2
 # The QEMU line of tests/nested/run.sh (keep them in step).
 # shellcheck disable=SC2054 # the commas belong to -M's value
 qemu=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max -smp 2 -m 2G
@@ -152,6 +204,15 @@ progress() { # one stderr line per finished run while L1 works (or all of it: BE
           esac
         done
         echo "bench:$summary" >&2 ;;
+      BENCH-BLK-RESULT\ *)
+        summary=
+        for field in $line; do
+          case $field in
+            launcher=* | run=* | phase=* | exit=* | guest_ok=* | write_mb_s=* | read_mb_s=* | measure_failed=*)
+              summary="$summary $field" ;;
+          esac
+        done
+        echo "bench: blk$summary" >&2 ;;
     esac
   done
 }
@@ -168,7 +229,8 @@ echo "bench: L1 ran ${elapsed}s, qemu exit $qemu_rc" >&2
 set +e
 awk -v runs="$runs" -v warmup="$warmup" -v smoke="$smoke" -v json="$json" -v qemu_rc="$qemu_rc" \
   -v l1_seconds="$elapsed" -v qemu_deb="$qemu_deb" -v petrel_path="$petrel" \
-  -v ram_mib="$((ram >> 20))" -v cmdline="$cmdline" -v qemu_cpu="$qemu_cpu" -f "$here/report.awk" "$clean"
+  -v ram_mib="$((ram >> 20))" -v cmdline="$cmdline" -v qemu_cpu="$qemu_cpu" -v disk_mib="$disk_mib" \
+  -v blk_cmdline="$blk_cmdline" -f "$here/report.awk" "$clean"
 rc=$?
 set -e
 if [ "$rc" != 0 ]; then

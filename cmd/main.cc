@@ -1,5 +1,7 @@
 // petrel: boots an arm64 Linux guest on KVM from a TOML file, in the foreground, and
 // reports by its exit code how the guest ended.
+#include <pthread.h>
+
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -35,6 +37,13 @@ int main(int argc, char** argv) {
   // Before any thread exists, so every thread inherits the mask and only the
   // supervisor thread ever sees these signals.
   petrel::Supervisor::block_stop_signals();
+  // petrel's threads need little stack. Keeping stacks well under 2 MiB also keeps
+  // transparent huge pages, which guest RAM wants, from giving each thread a 2 MiB page.
+  pthread_attr_t thread_defaults;
+  pthread_attr_init(&thread_defaults);
+  pthread_attr_setstacksize(&thread_defaults, 512 * 1024);
+  pthread_setattr_default_np(&thread_defaults);
+  pthread_attr_destroy(&thread_defaults);
 
   CLI::App app{"petrel: a microVM launcher for arm64 Linux guests on KVM", "petrel"};
   app.footer(kExitCodes);

@@ -17,19 +17,25 @@
 #include <string>
 #include <utility>
 
+#include "core/config_section.h"
 #include "core/unique_fd.h"
 
 namespace petrel {
 
 namespace {
 
+using config_detail::bad_config;
+using config_detail::printable;
+using config_detail::quote_value;
+using config_detail::Section;
+
 // Guest RAM comes in 2 MiB units so the host can back it with huge pages.
 constexpr uint64_t kMemoryAlignment = 2ull << 20;
 // A config is a few hundred bytes; the cap keeps `petrel check /dev/zero` from reading forever.
 constexpr size_t kMaxConfigFileBytes = 1 << 20;
 
-constexpr std::array<std::string_view, 5> kTopLevelKeys = {"name", "on_reset", "machine", "boot",
-                                                           "console"};
+constexpr std::array<std::string_view, 8> kTopLevelKeys = {"name",    "on_reset", "machine", "boot",
+                                                           "console", "drive",    "net",     "rng"};
 constexpr std::array<std::string_view, 2> kMachineKeys = {"vcpus", "memory"};
 constexpr std::array<std::string_view, 3> kBootKeys = {"kernel", "initrd", "cmdline"};
 constexpr std::array<std::string_view, 1> kConsoleKeys = {"mode"};
@@ -37,155 +43,15 @@ constexpr std::array<std::string_view, 1> kConsoleKeys = {"mode"};
 constexpr std::array<std::pair<std::string_view, std::span<const std::string_view>>, 3> kSections =
     {{{"machine", kMachineKeys}, {"boot", kBootKeys}, {"console", kConsoleKeys}}};
 
-// Control characters become escapes: TOML strings and keys may hold newlines, and every
-// message must stay on one line.
-std::string printable(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte != 0x7f) {
-      out += c;
-    } else {
-      out += c == '\n' ? std::string("\\n") : fmt::format("\\x{:02x}", byte);
-    }
-  }
-  return out;
-}
-
-// A value the user wrote, as a message shows it: quoted, escaped and cut short.
-std::string quote_value(std::string_view text) {
-  constexpr size_t kShown = 64;
-  if (text.size() <= kShown) return fmt::format("\"{}\"", printable(text));
-  return fmt::format("\"{}\"...", printable(text.substr(0, kShown)));
-}
-
-std::string_view type_name(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "boolean";
-    case toml::node_type::table: return "table";
-    case toml::node_type::array: return "array";
-    case toml::node_type::date: return "date";
-    case toml::node_type::time: return "time";
-    case toml::node_type::date_time: return "date-time";
-    case toml::node_type::none: break;
-  }
-  return "nothing";
-}
-
-// "file:line:column"; toml++ leaves 0 where it knows no position.
-std::string position(std::string_view file, const toml::source_region& region) {
-  return fmt::format("{}:{}:{}", file, std::max<toml::source_index>(region.begin.line, 1),
-                     std::max<toml::source_index>(region.begin.column, 1));
-}
-
-std::unexpected<Error> bad_config(std::string_view file, const toml::source_region& region,
-                                  std::string_view key, std::string_view message) {
-  return fail(ExitCode::kBadConfig,
-              fmt::format("{}: {}: {}", position(file, region), key, message));
-}
-
-// One table of the document: reads its keys by type and names them in errors by their
-// dotted path ("machine.vcpus").
-class Section {
- public:
-  // `file` is the config's name as messages show it.
-  Section(const std::string& file, const toml::table& table, std::string prefix)
-      : file_(&file), table_(&table), prefix_(std::move(prefix)) {}
-
-  const std::string& file() const { return *file_; }
-  std::string name(std::string_view key) const { return prefix_ + printable(key); }
-  const toml::node* find(std::string_view key) const { return table_->get(key); }
-  std::string at(std::string_view key) const { return position(*file_, find(key)->source()); }
-
-  // For a key that is present: the error names its value's position.
-  std::unexpected<Error> bad(std::string_view key, std::string_view message) const {
-    return bad_config(*file_, find(key)->source(), name(key), message);
-  }
-
-  std::unexpected<Error> wrong_type(std::string_view key, std::string_view expected) const {
-    return bad(key, fmt::format("expected {}, got {}", expected, type_name(*find(key))));
-  }
-
-  // For a key that is absent: the error names the table's position.
-  std::unexpected<Error> missing(std::string_view key, std::string_view what) const {
-    return bad_config(*file_, table_->source(), name(key),
-                      fmt::format("missing required {}", what));
-  }
-
-  // T is std::string or int64_t; `expected` names it in messages ("an integer").
-  template <typename T>
-  Result<std::optional<T>> get(std::string_view key, std::string_view expected) const {
-    const toml::node* node = find(key);
-    if (node == nullptr) return std::nullopt;
-    if (!node->is<T>()) return wrong_type(key, expected);
-    return node->as<T>()->get();
-  }
-  Result<std::optional<std::string>> string(std::string_view key) const {
-    return get<std::string>(key, "a string");
-  }
-
-  Result<std::optional<Section>> section(std::string_view key, bool required) const {
-    const toml::node* node = find(key);
-    if (node == nullptr) {
-      if (required) return missing(key, fmt::format("table [{}]", name(key)));
-      return std::nullopt;
-    }
-    if (!node->is_table()) return wrong_type(key, "a table");
-    return Section(*file_, *node->as_table(), name(key) + ".");
-  }
-
- private:
-  const std::string* file_;
-  const toml::table* table_;
-  std::string prefix_;
-};
-
-// A string from a fixed set of words, as its enum value.
-template <typename Enum>
-Result<std::optional<Enum>> choice(const Section& section, std::string_view key,
-                                   std::initializer_list<std::pair<std::string_view, Enum>> words) {
-  auto text = section.string(key);
-  if (!text) return std::unexpected(text.error());
-  if (!*text) return std::nullopt;
-  std::string allowed;
-  for (const auto& [word, value] : words) {
-    if (**text == word) return value;
-    allowed += fmt::format("{}\"{}\"", allowed.empty() ? "" : " or ", word);
-  }
-  return section.bad(key, fmt::format("{} is not {}", quote_value(**text), allowed));
-}
-
-// Unknown keys are searched for in the whole document before anything else is read, so a
-// misspelt required key is reported as the typo it is, not as missing. The earliest one in
-// the file wins; toml++ iterates tables in key order, not file order.
-struct UnknownKey {
-  std::string name;
-  toml::source_region where;
-  bool is_table = false;
-  std::span<const std::string_view> known;
-};
-
-void find_unknown_keys(const toml::table& table, std::string_view prefix,
-                       std::span<const std::string_view> known, std::optional<UnknownKey>& first) {
-  for (const auto& [key, node] : table) {
-    if (std::ranges::find(known, key.str()) != known.end()) continue;
-    if (first && !(key.source().begin < first->where.begin)) continue;
-    first = UnknownKey{fmt::format("{}{}", prefix, printable(key.str())), key.source(),
-                       node.is_table(), known};
-  }
-}
-
 std::optional<Error> first_unknown_key(const std::string& file, const toml::table& document) {
-  std::optional<UnknownKey> first;
-  find_unknown_keys(document, "", kTopLevelKeys, first);
+  std::optional<config_detail::UnknownKey> first;
+  config_detail::find_unknown_keys(document, "", kTopLevelKeys, first);
   for (const auto& [name, keys] : kSections) {
     if (const toml::table* table = document.get_as<toml::table>(name)) {
-      find_unknown_keys(*table, fmt::format("{}.", name), keys, first);
+      config_detail::find_unknown_keys(*table, name, keys, first);
     }
   }
+  config_detail::find_unknown_device_keys(document, first);
   if (!first) return std::nullopt;
   const std::string message =
       fmt::format("unknown {}; known here: {}", first->is_table ? "table" : "key",
@@ -221,8 +87,8 @@ Result<> read_top_level(const Section& root, const std::filesystem::path& source
                       root.file(), quote_value(config.name), kNameRule));
     }
   }
-  auto on_reset =
-      choice<OnReset>(root, "on_reset", {{"exit", OnReset::kExit}, {"restart", OnReset::kRestart}});
+  auto on_reset = config_detail::choice<OnReset>(
+      root, "on_reset", {{"exit", OnReset::kExit}, {"restart", OnReset::kRestart}});
   if (!on_reset) return std::unexpected(on_reset.error());
   config.on_reset = on_reset->value_or(OnReset::kExit);
   return {};
@@ -281,53 +147,13 @@ Result<> read_console(const Section& root, Config::Console& console) {
   auto section = root.section("console", false);
   if (!section) return std::unexpected(section.error());
   if (!*section) return {};
-  auto mode = choice<ConsoleMode>(**section, "mode",
-                                  {{"stdio", ConsoleMode::kStdio}, {"none", ConsoleMode::kNone}});
+  auto mode = config_detail::choice<ConsoleMode>(
+      **section, "mode", {{"stdio", ConsoleMode::kStdio}, {"none", ConsoleMode::kNone}});
   if (!mode) return std::unexpected(mode.error());
   console.mode = mode->value_or(ConsoleMode::kStdio);
   return {};
 }
 
-// Relative to the config file's folder, not the working directory, so a config means the
-// same files wherever petrel is started from.
-Result<std::optional<std::filesystem::path>> read_path(const Section& boot, std::string_view key,
-                                                       const std::filesystem::path& source) {
-  auto text = boot.string(key);
-  if (!text) return std::unexpected(text.error());
-  if (!*text) return std::nullopt;
-  if ((*text)->empty()) return boot.bad(key, "empty path");
-  // The kernel's open() would stop at the NUL and read some other file.
-  if ((*text)->find('\0') != std::string::npos) {
-    return boot.bad(key, fmt::format("{} contains a NUL character", quote_value(**text)));
-  }
-  std::error_code error;
-  const std::filesystem::path path =
-      std::filesystem::absolute(source.parent_path() / **text, error);
-  if (error) return boot.bad(key, fmt::format("{}: {}", quote_value(**text), error.message()));
-  return path.lexically_normal();
-}
-
-// Checked now rather than at load time so that `petrel check` catches a bad path and `run`
-// fails before any VM exists.
-Result<> check_readable_file(const Section& boot, std::string_view key,
-                             const std::filesystem::path& path) {
-  auto failure = [&](std::string_view why) {
-    return fail(
-        ExitCode::kKernelLoadFailure,
-        fmt::format("{}: {}: {}: {}", boot.at(key), boot.name(key), printable(path.string()), why));
-  };
-  std::error_code error;
-  const auto status = std::filesystem::status(path, error);
-  if (error) return failure(error.message());
-  if (!std::filesystem::is_regular_file(status)) return failure("not a regular file");
-  // open() rather than access(): it answers for the effective user, who reads the file later.
-  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) return failure(std::strerror(errno));
-  return {};
-}
-
-// Every value is validated before the files are looked at, so one run reports a config
-// mistake before a missing kernel.
 Result<> read_boot(const Section& root, const std::filesystem::path& source, Config::Boot& boot) {
   auto section = root.section("boot", true);
   if (!section) return std::unexpected(section.error());
@@ -344,18 +170,30 @@ Result<> read_boot(const Section& root, const std::filesystem::path& source, Con
                                             boot.cmdline.size(), kMaxCmdlineBytes - 1));
   }
 
-  auto kernel = read_path(table, "kernel", source);
+  auto kernel = config_detail::read_path(table, "kernel", source);
   if (!kernel) return std::unexpected(kernel.error());
   if (!*kernel) return table.missing("kernel", "key");
-  auto initrd = read_path(table, "initrd", source);
+  auto initrd = config_detail::read_path(table, "initrd", source);
   if (!initrd) return std::unexpected(initrd.error());
-
-  if (auto readable = check_readable_file(table, "kernel", **kernel); !readable) return readable;
-  if (*initrd) {
-    if (auto readable = check_readable_file(table, "initrd", **initrd); !readable) return readable;
-  }
   boot.kernel = **kernel;
   boot.initrd = *initrd;
+  return {};
+}
+
+// Checked now rather than at load time so that `petrel check` catches a bad path and `run`
+// fails before any VM exists. After every value is validated, so that one run reports a
+// config mistake before a missing kernel.
+Result<> check_boot_files(const Section& root, const Config::Boot& boot) {
+  const Section table = *root.section("boot", true).value();
+  auto check = [&](std::string_view key, const std::filesystem::path& path) -> Result<> {
+    const auto why = config_detail::unusable_file(path, O_RDONLY, false);
+    if (!why) return {};
+    return fail(ExitCode::kKernelLoadFailure,
+                fmt::format("{}: {}: {}: {}", table.at(key), table.name(key),
+                            printable(path.string()), *why));
+  };
+  if (auto usable = check("kernel", boot.kernel); !usable) return usable;
+  if (boot.initrd) return check("initrd", *boot.initrd);
   return {};
 }
 
@@ -423,8 +261,9 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
   toml::parse_result parsed = toml::parse(text, std::string_view(source_name));
   if (!parsed) {
     const toml::parse_error& error = parsed.error();
-    return fail(ExitCode::kBadConfig, fmt::format("{}: {}", position(file, error.source()),
-                                                  printable(error.description())));
+    return fail(ExitCode::kBadConfig,
+                fmt::format("{}: {}", config_detail::position(file, error.source()),
+                            printable(error.description())));
   }
   const toml::table& document = parsed.table();
   if (auto unknown = first_unknown_key(file, document)) return std::unexpected(*unknown);
@@ -435,8 +274,17 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
   if (auto read = read_top_level(root, source, config); !read) return std::unexpected(read.error());
   if (auto read = read_machine(root, config.machine); !read) return std::unexpected(read.error());
   if (auto read = read_console(root, config.console); !read) return std::unexpected(read.error());
-  // [boot] last: it is the one that looks at files.
   if (auto read = read_boot(root, source, config.boot); !read) return std::unexpected(read.error());
+  if (auto read = config_detail::read_devices(root, source, config); !read) {
+    return std::unexpected(read.error());
+  }
+  // Files last, so a config mistake wins over a missing file: the kernel and initrd, then
+  // the drive images.
+  if (auto files = check_boot_files(root, config.boot); !files)
+    return std::unexpected(files.error());
+  if (auto files = config_detail::check_drive_files(root, config); !files) {
+    return std::unexpected(files.error());
+  }
   return config;
 }
 

@@ -49,7 +49,7 @@ struct Config {
 
   // [[net]]: virtio-net devices backed by host tap interfaces.
   struct Net {
-    std::string tap;                           // interface name, at most 15 bytes
+    std::string tap;                            // interface name, at most 15 bytes
     std::optional<std::array<uint8_t, 6>> mac;  // none: a locally administered one is made up
   };
   std::vector<Net> nets;
@@ -65,8 +65,12 @@ struct Config {
 // Limits the config enforces before any VM exists.
 inline constexpr uint64_t kMinMemoryBytes = 64ull << 20;
 inline constexpr uint64_t kMaxMemoryBytes = 1ull << 40;  // 1 TiB, far above any microVM
-inline constexpr uint32_t kMaxConfigVcpus = 512;          // KVM's own limit is checked at Create
-inline constexpr size_t kMaxCmdlineBytes = 2048;          // arm64 COMMAND_LINE_SIZE
+inline constexpr uint32_t kMaxConfigVcpus = 512;         // KVM's own limit is checked at Create
+inline constexpr size_t kMaxCmdlineBytes = 2048;         // arm64 COMMAND_LINE_SIZE
+inline constexpr size_t kMaxDrives = 16;                 // [[drive]] entries
+inline constexpr size_t kMaxNets = 8;                    // [[net]] entries
+inline constexpr size_t kMaxDriveIdBytes = 20;           // VIRTIO_BLK_ID_BYTES
+inline constexpr size_t kMaxTapNameBytes = 15;           // IFNAMSIZ - 1
 
 // Parses a size such as "512M", "1G", "65536" or 536870912 given as a string.
 // Suffixes K, M, G, T (optionally followed by "iB" or "B") are binary multiples; a bare "B"
@@ -77,9 +81,13 @@ Result<uint64_t> parse_size(std::string_view text);
 
 // Reads, parses and validates a TOML config. Errors are BAD_CONFIG with one line
 // "file:line:column: key: message" (the file as given; "file: cannot read: reason" if it
-// cannot be read), or KERNEL_LOAD_FAILURE for a kernel or initrd that is missing, not a
-// regular file or unreadable. Unknown keys are reported first (the earliest in the file),
-// the kernel and initrd files last, so a config mistake wins over a missing file.
+// cannot be read; keys of [[drive]] and [[net]] entries as "drive[0].path", counted from
+// 0), KERNEL_LOAD_FAILURE for a kernel or initrd that is missing, not a regular file or
+// unreadable, or DEVICE_INITIALIZATION_FAILURE for a drive image that is missing, not a
+// regular file or block device, or cannot be opened as the drive asks (read-write unless
+// read_only). Unknown keys are reported first (the earliest in the file), then any other
+// mistake, then the kernel and initrd files, then the drive images, so a config mistake
+// wins over a missing file.
 Result<Config> load_config(const std::filesystem::path& file);
 
 // Same, from text already in memory; `source` names it in messages, anchors relative

@@ -87,8 +87,8 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::open(const Config::Drive& driv
   // One writer, or any number of readers: the lock goes with the fd, so it dies with us.
   if (flock(fd.get(), (drive.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return init_failure(fmt::format("drive {}: {} is in use by another process ({} lock held)",
-                                      guest_name, path, drive.read_only ? "a write" : "a"));
+      return init_failure(fmt::format("drive {}: {} is in use by another process ({})", guest_name,
+                                      path, drive.read_only ? "a writer holds it" : "it holds a lock on it"));
     }
     return init_failure(
         fmt::format("drive {}: {}: cannot lock: {}", guest_name, path, strerror(errno)));

@@ -16,6 +16,7 @@ packages=(
   libfdt1 libfdt-dev:arm64
   zlib1g-dev zlib1g-dev:arm64
   qemu-system-arm cpio gzip device-tree-compiler
+  e2fsprogs  # mkfs.ext4 -d: the nested tests' ext4 root file system image
 )
 
 missing=()

@@ -17,6 +17,8 @@ exec </dev/console >/dev/console 2>&1
 # Have the kernel log a user process's fatal signal (pc, lr, fault address): lib.sh shows
 # it when petrel crashes.
 echo 1 >/proc/sys/debug/exception-trace 2>/dev/null
+# The tap driver (/dev/net/tun) for the net cases, silently: built in changes nothing.
+if [ -f /lib/modules/tun.ko ]; then insmod /lib/modules/tun.ko >/dev/null 2>&1; fi
 
 . /nested/settings   # NESTED_CASES ("name:file:seconds" ...), NESTED_PETREL_TIMEOUT, _FLAGS
 export NESTED_PETREL_TIMEOUT NESTED_PETREL_FLAGS

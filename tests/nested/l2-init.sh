@@ -13,6 +13,13 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /tmp
 
+# The virtio drivers, modules in Debian's cloud kernel: mkinitramfs.sh copies them to
+# /lib/modules when it is given the kernel's modules. Loaded in dependency order (each
+# module's depends= line), silently: a missing or built-in one changes nothing here.
+for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng failover net_failover virtio_net; do
+  if [ -f "/lib/modules/$m.ko" ]; then insmod "/lib/modules/$m.ko" >/dev/null 2>&1; fi
+done
+
 # Waits until the console has sent everything (tcsetattr TCSADRAIN), so the last lines
 # are not lost to the power-off that follows them.
 drain() { stty -F /dev/console "$(stty -F /dev/console -g 2>/dev/null)" 2>/dev/null || sleep 1; }
@@ -47,6 +54,139 @@ cmd_console() { # the next command is a line read from the console (a test types
   next=$(printf '%s' "$next" | tr -d '\r')
   echo "GUEST-GOT-COMMAND '$next'"
   dispatch "$next"
+}
+
+# --- virtio devices ----------------------------------------------------------------------
+
+wait_path() { # wait_path PATH: up to 5 s for PATH to exist (a device node, a sysfs file)
+  _w=0
+  while [ ! -e "$1" ] && [ $_w -lt 50 ]; do usleep 100000; _w=$((_w + 1)); done
+  [ -e "$1" ] && return 0
+  echo "GUEST-ERROR no $1"
+  return 1
+}
+disk_bytes() { echo $(($(cat "/sys/block/$1/size") * 512)); }  # disk_bytes vda
+md5_of() { md5sum | cut -d' ' -f1; }                             # md5_of <DATA
+# The blk-write pattern: 2 MiB of 512-byte records, each numbered, so data written to the
+# wrong sector shows. The blk-write case makes the same bytes with the same busybox.
+blk_pattern() { awk 'BEGIN { for (i = 0; i < 4096; i++) printf "%-511s\n", "petrel-blk-write record " i }'; }
+
+cmd_blkinfo() { # every virtio disk, in name order: size in sectors, serial, first 16 bytes, ro
+  wait_path /dev/vda || off
+  for d in /sys/block/vd*; do
+    n=${d##*/}
+    echo "GUEST-DISK $n size $(cat "$d/size") ro $(cat "$d/ro") serial '$(cat "$d/serial" 2>/dev/null)'" \
+      "head '$(head -c 16 "/dev/$n" | tr -c 'A-Za-z0-9_-' '.')'"
+  done
+  off
+}
+cmd_blkread() { # /dev/vda's size, serial and the md5 of all its bytes
+  wait_path /dev/vda || off
+  bytes=$(disk_bytes vda)
+  echo "GUEST-VDA-BYTES $bytes"
+  echo "GUEST-VDA-SERIAL '$(cat /sys/block/vda/serial)'"
+  echo "GUEST-VDA-MD5 $(head -c "$bytes" /dev/vda | md5_of)"
+  off
+}
+cmd_blkwrite() { # blk_pattern to /dev/vda at 1 MiB, flushed, then read back past the cache
+  wait_path /dev/vda || off
+  blk_pattern >/tmp/pattern
+  echo "GUEST-PATTERN-MD5 $(md5_of </tmp/pattern)"
+  dd if=/tmp/pattern of=/dev/vda bs=4096 seek=256 conv=fsync 2>/tmp/dd.err
+  rc=$?
+  echo "GUEST-WRITE-RC $rc"
+  if [ $rc -ne 0 ]; then echo "GUEST-WRITE-ERR $(grep -v records /tmp/dd.err | head -n 1)"; fi
+  echo "GUEST-READBACK-MD5 $(dd if=/dev/vda bs=4096 skip=256 count=512 iflag=direct 2>/dev/null | md5_of)"
+  off
+}
+cmd_blkro() { # a read-only /dev/vda: its ro flag, a direct write that must fail, its md5
+  wait_path /dev/vda || off
+  echo "GUEST-VDA-RO $(cat /sys/block/vda/ro)"
+  dd if=/dev/zero of=/dev/vda bs=4096 count=1 oflag=direct conv=fsync,notrunc 2>/tmp/dd.err
+  rc=$?
+  echo "GUEST-WRITE-RC $rc"
+  echo "GUEST-WRITE-ERR $(grep -v records /tmp/dd.err | head -n 1)"
+  echo "GUEST-VDA-MD5 $(head -c "$(disk_bytes vda)" /dev/vda | md5_of)"
+  off
+}
+cmd_ext4root() { # /dev/vda (ext4) mounted read-write becomes the root; its /sbin/init runs
+  wait_path /dev/vda || off
+  mkdir -p /newroot
+  if ! mount -t ext4 -o rw /dev/vda /newroot; then
+    echo "GUEST-ERROR cannot mount /dev/vda"
+    off
+  fi
+  echo "GUEST-SWITCHING-ROOT"
+  umount /proc /sys /tmp
+  mount --move /dev /newroot/dev
+  exec switch_root /newroot /sbin/init
+}
+cmd_rng() { # the virtio entropy device behind /dev/hwrng
+  wait_path /dev/hwrng || off
+  echo "GUEST-RNG-CURRENT $(cat /sys/class/misc/hw_random/rng_current)"
+  echo "GUEST-RNG-BYTES $(($(timeout 10 head -c 64 /dev/hwrng | wc -c)))"
+  a=$(timeout 10 head -c 64 /dev/hwrng | od -An -tx1 | tr -d ' \n')
+  b=$(timeout 10 head -c 64 /dev/hwrng | od -An -tx1 | tr -d ' \n')
+  echo "GUEST-RNG-SAMPLE $a"
+  echo "GUEST-RNG-SAMPLE $b"
+  off
+}
+
+# --- virtio-net: eth0 on a host tap (net_addr= and net_peer= on the kernel command line,
+# default 10.0.2.2/24 and 10.0.2.1, the host's end of the tap) ------------------------------
+
+net_up() { # eth0's MAC, then its address and link up, then its carrier (no waiting for it)
+  if ! wait_path /sys/class/net/eth0; then
+    dmesg | grep -i -E 'virtio|eth|net' | sed 's/^/GUEST-DMESG: /'
+    return 1
+  fi
+  echo "GUEST-NET-IFACES $(for i in /sys/class/net/*; do printf '%s ' "${i##*/}"; done)"
+  echo "GUEST-ETH0-MAC $(cat /sys/class/net/eth0/address)"
+  ip addr add "${net_addr:-10.0.2.2/24}" dev eth0 || echo "GUEST-ERROR ip addr add failed"
+  ip link set eth0 up || echo "GUEST-ERROR ip link set eth0 up failed"
+  echo "GUEST-ETH0-CARRIER $(cat /sys/class/net/eth0/carrier 2>&1)"
+  echo "GUEST-ETH0-OPERSTATE $(cat /sys/class/net/eth0/operstate)"
+}
+uptime_cs() { # the guest's uptime in centiseconds
+  _u=$(cut -d' ' -f1 /proc/uptime)
+  echo $((${_u%.*} * 100 + $(echo "${_u#*.}" | sed 's/^0//')))
+}
+net_stats() { # eth0's line of /proc/net/dev (bytes, packets, errs, drop ... each way)
+  echo "GUEST-ETH0-STATS $(grep 'eth0:' /proc/net/dev | tr -s ' ' | sed 's/^ //')"
+}
+cmd_netping() { # three pings to the host's end of the tap
+  net_up || off
+  timeout 30 ping -c 3 -W 5 "${net_peer:-10.0.2.1}" >/tmp/ping.out 2>&1
+  rc=$?
+  sed 's/^/GUEST-PING: /' /tmp/ping.out
+  echo "GUEST-PING-RC $rc"
+  net_stats
+  off
+}
+cmd_nettcp() { # 1 MiB down from the host's `nc -l -p 5000`, 1 MiB up to its `nc -l -p 5001`
+  net_up || off
+  peer=${net_peer:-10.0.2.1}
+  timeout 20 ping -c 1 -W 10 "$peer" >/dev/null 2>&1
+  echo "GUEST-PEER-PING-RC $?"
+  # busybox nc exits as soon as the peer's side ends and half-closes its own on EOF on
+  # stdin: the receiving end reads a FIFO that never ends, so it closes last.
+  mkfifo /tmp/hold
+  exec 3<>/tmp/hold
+  t0=$(uptime_cs)
+  timeout 40 nc -w 10 "$peer" 5000 </tmp/hold >/tmp/down
+  echo "GUEST-DOWN-RC $?"
+  echo "GUEST-DOWN-MS $((($(uptime_cs) - t0) * 10))"
+  echo "GUEST-DOWN-BYTES $(wc -c </tmp/down)"
+  echo "GUEST-DOWN-MD5 $(md5_of </tmp/down)"
+  head -c 1048576 /dev/urandom >/tmp/up
+  echo "GUEST-UP-MD5 $(md5_of </tmp/up)"
+  t0=$(uptime_cs)
+  timeout 40 nc -w 10 "$peer" 5001 </tmp/up
+  echo "GUEST-UP-RC $?"
+  echo "GUEST-UP-MS $((($(uptime_cs) - t0) * 10))"
+  exec 3>&-
+  net_stats
+  off
 }
 
 dispatch() { # dispatch NAME: runs cmd_NAME; returns only when it does or NAME is unknown

@@ -199,24 +199,29 @@ count_in() { # count_in FILE TEXT: how many lines of FILE contain TEXT
 
 # wait_stdout TEXT [SECONDS [COUNT]]: waits until the background petrel's stdout has
 # COUNT (default 1) lines containing TEXT. Fails the case when SECONDS (default
-# $PETREL_TIMEOUT) pass first or petrel exits first.
-wait_stdout() {
-  _ws_text=$1
-  _ws_secs=${2:-$PETREL_TIMEOUT}
-  _ws_count=${3:-1}
+# $PETREL_TIMEOUT) pass first or petrel exits first. wait_stderr: the same for stderr.
+wait_stdout() { _wait_output stdout "$BG_OUT" "$@"; }
+wait_stderr() { _wait_output stderr "$BG_ERR" "$@"; }
+
+_wait_output() { # _wait_output STREAM FILE TEXT [SECONDS [COUNT]]
+  _ws_stream=$1
+  _ws_file=$2
+  _ws_text=$3
+  _ws_secs=${4:-$PETREL_TIMEOUT}
+  _ws_count=${5:-1}
   _ws_end=$(($(now_ms) + _ws_secs * 1000))
   while :; do
-    _ws_have=$(count_in "$BG_OUT" "$_ws_text")
+    _ws_have=$(count_in "$_ws_file" "$_ws_text")
     if [ "$_ws_have" -ge "$_ws_count" ]; then
-      say "run $BG_RUN: '$_ws_text' x$_ws_have in stdout after $(($(now_ms) - BG_T0)) ms"
+      say "run $BG_RUN: '$_ws_text' x$_ws_have in $_ws_stream after $(($(now_ms) - BG_T0)) ms"
       return 0
     fi
     if ! petrel_alive; then
       finish_petrel 5
-      fail "petrel exited ($PETREL_RC, $(exit_name "$PETREL_RC")) before '$_ws_text' appeared $_ws_count time(s) in its stdout (seen $_ws_have); last stderr line: $(_last_stderr)"
+      fail "petrel exited ($PETREL_RC, $(exit_name "$PETREL_RC")) before '$_ws_text' appeared $_ws_count time(s) in its $_ws_stream (seen $_ws_have); last stderr line: $(_last_stderr)"
     fi
     if [ "$(now_ms)" -ge "$_ws_end" ]; then
-      fail "'$_ws_text' not $_ws_count time(s) in petrel's stdout within ${_ws_secs}s (seen $_ws_have)"
+      fail "'$_ws_text' not $_ws_count time(s) in petrel's $_ws_stream within ${_ws_secs}s (seen $_ws_have)"
     fi
     usleep 100000
   done
@@ -343,4 +348,20 @@ expect_stdout_empty() { # expect_stdout_empty: the last run printed nothing on s
 
 expect_stderr_matches() { # expect_stderr_matches ERE: some stderr line matches the regex
   grep -qE -- "$1" "$PETREL_ERR" || fail "no stderr line matches /$1/; last stderr line: $(_last_stderr)"
+}
+
+# --- guest output as values (the virtio cases) ---------------------------------------------
+
+file_md5() { # file_md5 FILE: its md5 in hex
+  md5sum "$1" | cut -d' ' -f1
+}
+
+stdout_value() { # stdout_value KEY: the rest of the last run's first stdout line "KEY ..."
+  grep -m 1 "^$1 " "$PETREL_OUT" | tr -d '\r' | cut -d' ' -f2-
+}
+
+expect_value() { # expect_value KEY VALUE: the last run's first stdout line "KEY ..." is "KEY VALUE"
+  grep -q "^$1 " "$PETREL_OUT" || fail "no '$1' line in stdout (expected '$1 $2')"
+  _ev=$(stdout_value "$1")
+  [ "$_ev" = "$2" ] || fail "stdout has '$1 $_ev', expected '$1 $2'"
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The nested KVM tests' entry point on L0 (an x86_64 machine without /dev/kvm):
 #   tests/nested/run.sh PETREL_ARM64_BINARY [CASE...]
-# Packs petrel, a guest kernel and initramfs, the bare-metal test guests (tests/guests/,
+# Packs petrel, a guest kernel and initramfs (with the kernel's virtio modules), an ext4 root
+# file system image (/guest/rootfs.ext4), the bare-metal test guests (tests/guests/,
 # as /guest/<name>.img) and the case scripts into an initramfs for L1, an arm64 Linux
 # that QEMU emulates with EL2 so it has a real /dev/kvm; boots it; reads the
 # `RESULT <case> ...` lines its console prints; prints one line per case and
@@ -48,6 +49,8 @@ fi
 for tool in qemu-system-aarch64 aarch64-linux-gnu-gcc cpio gzip timeout od; do
   command -v "$tool" >/dev/null || die "'$tool' not found (run scripts/setup-debian.sh)"
 done
+PATH=$PATH:/sbin:/usr/sbin command -v mkfs.ext4 >/dev/null ||
+  die "'mkfs.ext4' not found (e2fsprogs; run scripts/setup-debian.sh)"
 
 petrel_timeout=${NESTED_PETREL_TIMEOUT:-60}
 case_timeout=${NESTED_CASE_TIMEOUT:-$((petrel_timeout + 30))}
@@ -87,8 +90,12 @@ rm -rf "$l1root" "$work/l2root" "$log"
 mkcpio() { "$here/mkinitramfs.sh" pack "$1" "$2"; }
 
 echo "nested: building initramfs images in $work" >&2
-# L2: the Linux guest petrel boots, and the bare-metal test guests (tests/guests/).
-"$here/mkinitramfs.sh" guest "$cache/busybox" "$work/l2-initrd.cpio.gz"
+# L2: the Linux guest petrel boots, with the kernel's virtio modules; the ext4 root file
+# system for the blk-ext4-root case; the bare-metal test guests (tests/guests/).
+modules=$(find "$cache/unpacked/kernel/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+[ -n "$modules" ] || die "no lib/modules/<version> in $cache/unpacked/kernel"
+"$here/mkinitramfs.sh" guest "$cache/busybox" "$work/l2-initrd.cpio.gz" "$modules"
+"$here/mkinitramfs.sh" ext4-root "$cache/busybox" "$work/rootfs.ext4"
 rm -rf "$work/guests"
 "$root/tests/guests/build.sh" "$work/guests"
 
@@ -98,7 +105,16 @@ cp "$cache/busybox" "$l1root/bin/busybox"
 cp "$petrel" "$l1root/bin/petrel"
 cp -L "$cache/Image" "$l1root/guest/Image"
 cp "$work/l2-initrd.cpio.gz" "$l1root/guest/initrd.cpio.gz"
+cp "$work/rootfs.ext4" "$l1root/guest/rootfs.ext4"
 cp "$work"/guests/*.img "$l1root/guest/"
+# The tap driver for the net cases (a module in the cloud kernel, no dependencies), which
+# L1's init loads.
+mkdir -p "$l1root/lib/modules"
+if [ -f "$modules/kernel/drivers/net/tun.ko" ]; then
+  cp "$modules/kernel/drivers/net/tun.ko" "$l1root/lib/modules/"
+else
+  echo "nested: warning: no tun.ko in $modules (the net cases will fail)" >&2
+fi
 cp "$here/l1-init.sh" "$l1root/init"
 cp "$here/lib.sh" "$l1root/nested/lib.sh"
 cp "$here"/configs/*.toml "$l1root/nested/configs/"
