@@ -75,13 +75,32 @@ ExitCode run_command(const RunOptions& options) {
 
   for (unsigned boot = 1;; ++boot) {
     if (supervisor.stop_signalled() || supervisor.timed_out()) break;
-    if (auto created = lifecycle.create(*config); !created) return report(created.error());
+    // A stop (signal or timeout) can land between Create and Run of a restart; Run then
+    // finds the VM shut down, which is the stop's doing, not an error of its own.
+    auto stopped = [&supervisor]() -> std::optional<ExitCode> {
+      if (supervisor.timed_out()) {
+        spdlog::error("the guest did not stop within the timeout");
+        return ExitCode::kTimeout;
+      }
+      if (supervisor.stop_signalled()) {
+        spdlog::info("the VM was stopped");
+        return ExitCode::kControllerForcedHalt;
+      }
+      return std::nullopt;
+    };
+    if (auto created = lifecycle.create(*config); !created) {
+      if (auto code = stopped()) return *code;
+      return report(created.error());
+    }
     spdlog::info("guest '{}' created (boot {})", config->name, boot);
+    // A stop that came while Create ran may have found no VM to stop yet.
+    if (auto code = stopped()) return *code;
     auto ran = lifecycle.run([] { notify_systemd("READY=1"); });
     if (supervisor.timed_out()) {
       spdlog::error("the guest did not stop within the timeout");
       return ExitCode::kTimeout;
     }
+    if (!ran && supervisor.stop_signalled()) return *stopped();
     if (!ran) {
       if (ran.error().code == ExitCode::kControllerForcedHalt) {
         spdlog::info("{}", ran.error().message);

@@ -145,6 +145,13 @@ net_up() { # eth0's MAC, then its address and link up, then its carrier (no wait
   ip addr add "${net_addr:-10.0.2.2/24}" dev eth0 || echo "GUEST-ERROR ip addr add failed"
   ip link set eth0 up || echo "GUEST-ERROR ip link set eth0 up failed"
   echo "GUEST-ETH0-CARRIER $(cat /sys/class/net/eth0/carrier 2>&1)"
+  # The operational state follows the carrier through the kernel's linkwatch, which may
+  # take up to a second: up to 3 s for it.
+  _w=0
+  while [ "$(cat /sys/class/net/eth0/operstate)" != up ] && [ $_w -lt 30 ]; do
+    usleep 100000
+    _w=$((_w + 1))
+  done
   echo "GUEST-ETH0-OPERSTATE $(cat /sys/class/net/eth0/operstate)"
 }
 uptime_cs() { # the guest's uptime in centiseconds
