@@ -1,10 +1,9 @@
 #include "cmd/commands.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -60,7 +59,8 @@ ExitCode run_command(const RunOptions& options) {
   auto config = load_config(options.config);
   if (!config) return report(config.error());
 
-  auto lock = InstanceLock::acquire(options.runtime_dir.value_or(default_runtime_dir()), config->name);
+  auto lock =
+      InstanceLock::acquire(options.runtime_dir.value_or(default_runtime_dir()), config->name);
   if (!lock) return report(lock.error());
 
   Lifecycle lifecycle(arm64::create_machine);
@@ -151,7 +151,8 @@ ExitCode dtb_command(const std::filesystem::path& path, const std::filesystem::p
   // Written to a temporary name and renamed, so a failure never leaves half a file.
   const std::filesystem::path temporary = output.string() + ".tmp";
   FILE* file = std::fopen(temporary.c_str(), "wb");
-  const bool written = file != nullptr && std::fwrite(tree->data(), 1, tree->size(), file) == tree->size();
+  const bool written =
+      file != nullptr && std::fwrite(tree->data(), 1, tree->size(), file) == tree->size();
   const bool closed = file != nullptr && std::fclose(file) == 0;
   if (!written || !closed || std::rename(temporary.c_str(), output.c_str()) != 0) {
     const int error = errno;

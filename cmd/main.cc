@@ -1,10 +1,9 @@
 // petrel: boots an arm64 Linux guest on KVM from a TOML file, in the foreground, and
 // reports by its exit code how the guest ended.
 #include <pthread.h>
-
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <string>
 
 #include "cmd/commands.h"
@@ -55,12 +54,14 @@ int main(int argc, char** argv) {
   petrel::RunOptions run;
   std::string timeout_text;
   std::string runtime_dir;
-  auto* run_cmd = app.add_subcommand("run", "create and run the guest described by CONFIG, in the foreground");
+  auto* run_cmd =
+      app.add_subcommand("run", "create and run the guest described by CONFIG, in the foreground");
   run_cmd->add_option("config", run.config, "the guest's TOML file")->required();
   run_cmd->add_option("--timeout", timeout_text,
                       "stop the guest and exit 124 after DURATION (e.g. 90, 90s, 500ms, 2m)");
-  run_cmd->add_option("--runtime-dir", runtime_dir,
-                      "folder for the per-name lock (default $XDG_RUNTIME_DIR/petrel, /run/petrel as root)");
+  run_cmd->add_option(
+      "--runtime-dir", runtime_dir,
+      "folder for the per-name lock (default $XDG_RUNTIME_DIR/petrel, /run/petrel as root)");
 
   std::filesystem::path check_config;
   auto* check_cmd = app.add_subcommand("check", "validate CONFIG and its kernel without booting");

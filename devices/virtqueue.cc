@@ -108,30 +108,35 @@ void Virtqueue::reset() {
   ready = false;
   event_idx_ = false;
   memory_ = nullptr;
+  ring_size_ = 0;
   desc_ = avail_ = used_ = nullptr;
   next_avail_ = next_used_ = signalled_used_ = 0;
 }
 
 std::expected<void, std::string> Virtqueue::activate(const GuestMemory& memory, uint64_t features) {
+  // A refused activation leaves the queue dead rather than half old and half new.
+  memory_ = nullptr;
+  ring_size_ = 0;
+  desc_ = avail_ = used_ = nullptr;
   if (size_ == 0 || size_ > max_size_ || (size_ & (size_ - 1)) != 0) {
     return ring_error(
         fmt::format("queue size {} is not a power of two in 1..{}", size_, max_size_));
   }
-  event_idx_ = (features & kFeatureEventIdx) != 0;
-  const uint64_t event_bytes = event_idx_ ? 2 : 0;
+  const bool event_idx = (features & kFeatureEventIdx) != 0;
+  const uint64_t event_bytes = event_idx ? 2 : 0;
   struct Part {
     const char* name;
     uint64_t address;
     uint64_t alignment;
     uint64_t bytes;
-    uint8_t** host;
+    uint8_t* host = nullptr;
   };
-  const Part parts[] = {
-      {"descriptor table", desc_table, 16, kDescriptorSize * size_, &desc_},
-      {"available ring", avail_ring, 2, 4 + 2ull * size_ + event_bytes, &avail_},
-      {"used ring", used_ring, 4, 4 + 8ull * size_ + event_bytes, &used_},
+  Part parts[] = {
+      {"descriptor table", desc_table, 16, kDescriptorSize * size_},
+      {"available ring", avail_ring, 2, 4 + 2ull * size_ + event_bytes},
+      {"used ring", used_ring, 4, 4 + 8ull * size_ + event_bytes},
   };
-  for (const Part& part : parts) {
+  for (Part& part : parts) {
     if (part.address % part.alignment != 0) {
       return ring_error(fmt::format("{} at {:#x} is not {}-byte aligned", part.name, part.address,
                                     part.alignment));
@@ -141,9 +146,16 @@ std::expected<void, std::string> Virtqueue::activate(const GuestMemory& memory, 
       return ring_error(fmt::format("{} at {:#x} (+{:#x}) is outside guest RAM", part.name,
                                     part.address, part.bytes));
     }
-    *part.host = bytes->data();
+    part.host = bytes->data();
   }
+  desc_ = parts[0].host;
+  avail_ = parts[1].host;
+  used_ = parts[2].host;
+  event_idx_ = event_idx;
   memory_ = &memory;
+  // The rings were checked for this size: it is the one used until the next reset, whatever
+  // the driver writes to QueueNum meanwhile.
+  ring_size_ = size_;
   // The used ring may hold stale contents from before a reset; the device owns its idx.
   next_avail_ = next_used_ = signalled_used_ = 0;
   __atomic_store_n(reinterpret_cast<uint16_t*>(used_ + 2), uint16_t{0}, __ATOMIC_RELEASE);
@@ -161,23 +173,23 @@ std::expected<std::optional<DescriptorChain>, std::string> Virtqueue::pop() {
   const uint16_t avail_idx = read_avail_idx();
   const auto pending = static_cast<uint16_t>(avail_idx - next_avail_);
   if (pending == 0) return std::optional<DescriptorChain>();
-  if (pending > size_) {
+  if (pending > ring_size_) {
     return ring_error(
         fmt::format("available index {} is {} entries ahead of the device in a "
                     "queue of {}",
-                    avail_idx, pending, size_));
+                    avail_idx, pending, ring_size_));
   }
-  const uint16_t head = load_u16(avail_ + 4 + 2ull * (next_avail_ % size_));
+  const uint16_t head = load_u16(avail_ + 4 + 2ull * (next_avail_ % ring_size_));
   ++next_avail_;
-  if (head >= size_) {
+  if (head >= ring_size_) {
     return ring_error(
-        fmt::format("available ring names descriptor {} in a queue of {}", head, size_));
+        fmt::format("available ring names descriptor {} in a queue of {}", head, ring_size_));
   }
 
   DescriptorChain chain;
   chain.head = head;
   const uint8_t* table = desc_;
-  uint64_t table_entries = size_;
+  uint64_t table_entries = ring_size_;
   uint64_t index = head;
   uint64_t seen = 0;
   bool indirect = false;
@@ -237,7 +249,7 @@ std::expected<std::optional<DescriptorChain>, std::string> Virtqueue::pop() {
 
 void Virtqueue::push_used(uint16_t head, uint32_t written) {
   if (memory_ == nullptr) return;
-  uint8_t* element = used_ + 4 + 8ull * (next_used_ % size_);
+  uint8_t* element = used_ + 4 + 8ull * (next_used_ % ring_size_);
   const uint32_t id = head;
   std::memcpy(element, &id, 4);
   std::memcpy(element + 4, &written, 4);
@@ -256,7 +268,7 @@ bool Virtqueue::needs_interrupt() {
   signalled_used_ = new_used;
   if (old_used == new_used) return false;
   if (event_idx_) {
-    const uint16_t used_event = load_u16(avail_ + 4 + 2ull * size_);
+    const uint16_t used_event = load_u16(avail_ + 4 + 2ull * ring_size_);
     // vring_need_event(): did new_used step past used_event in this batch?
     return static_cast<uint16_t>(new_used - used_event - 1) <
            static_cast<uint16_t>(new_used - old_used);
@@ -267,7 +279,7 @@ bool Virtqueue::needs_interrupt() {
 bool Virtqueue::arm_notification() {
   if (memory_ == nullptr) return false;
   if (event_idx_) {
-    __atomic_store_n(reinterpret_cast<uint16_t*>(used_ + 4 + 8ull * size_), next_avail_,
+    __atomic_store_n(reinterpret_cast<uint16_t*>(used_ + 4 + 8ull * ring_size_), next_avail_,
                      __ATOMIC_RELAXED);
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);

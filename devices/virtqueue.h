@@ -103,7 +103,8 @@ class Virtqueue {
   uint16_t read_avail_idx() const;
 
   uint16_t max_size_;
-  uint16_t size_;
+  uint16_t size_;           // as the driver configures it
+  uint16_t ring_size_ = 0;  // as validated at activate()
   bool event_idx_ = false;
   // The live rings, valid between activate() and reset().
   const GuestMemory* memory_ = nullptr;
