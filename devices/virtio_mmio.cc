@@ -336,6 +336,13 @@ void MmioTransport::write_status(uint32_t value) {
     return;
   }
   const uint32_t old = status_.load();
+  if ((old & ~value & ~kStatusNeedsReset) != 0) {
+    // Status bits only ever go up until a reset (section 2.1.2); a driver that clears one
+    // would otherwise get to reconfigure queues under a live device.
+    std::lock_guard queues(queue_mutex_);
+    mark_broken(fmt::format("driver cleared status bits {:#x} without a reset", old & ~value));
+    return;
+  }
   uint32_t next = value | (old & kStatusNeedsReset);
   if ((value & kStatusFeaturesOk) != 0 && (old & kStatusFeaturesOk) == 0) {
     const uint64_t offered = device_->features() | kTransportFeatures;

@@ -12,28 +12,15 @@
 
 using namespace petrel;
 using petrel::testing::expect_error;
+using petrel::testing::message_for;
 using petrel::testing::ScratchDir;
+using petrel::testing::with_dir_hidden;
 namespace fs = std::filesystem;
 
 namespace {
 
 // Two lines, so a device table that follows starts on line 3.
 const std::string kBoot = "[boot]\nkernel = \"Image\"\n";
-
-// The scratch folder's path, which starts every message, shown as "<dir>".
-std::string with_dir_hidden(const ScratchDir& scratch, std::string message) {
-  const std::string dir = scratch.dir().string();
-  for (size_t at = message.find(dir); at != std::string::npos; at = message.find(dir, at)) {
-    message.replace(at, dir.size(), "<dir>");
-  }
-  return message;
-}
-
-// The message for `text` in <dir>/guest.toml, which must fail with `code`.
-std::string message_for(const ScratchDir& scratch, const std::string& text,
-                        ExitCode code = ExitCode::kBadConfig) {
-  return with_dir_hidden(scratch, expect_error(scratch.parse(text), code).message);
-}
 
 // `text` before kBoot (so it may hold top-level keys), which must be valid.
 Config parse_ok(const ScratchDir& scratch, const std::string& text) {

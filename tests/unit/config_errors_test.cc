@@ -12,27 +12,14 @@
 
 using namespace petrel;
 using petrel::testing::expect_error;
+using petrel::testing::message_for;
 using petrel::testing::ScratchDir;
+using petrel::testing::with_dir_hidden;
 namespace fs = std::filesystem;
 
 namespace {
 
 const std::string kBoot = "[boot]\nkernel = \"Image\"\n";
-
-// The scratch folder's path, which starts every message, shown as "<dir>".
-std::string with_dir_hidden(const ScratchDir& scratch, std::string message) {
-  const std::string dir = scratch.dir().string();
-  for (size_t at = message.find(dir); at != std::string::npos; at = message.find(dir, at)) {
-    message.replace(at, dir.size(), "<dir>");
-  }
-  return message;
-}
-
-// The message for `text` in <dir>/guest.toml, which must fail with `code`.
-std::string message_for(const ScratchDir& scratch, const std::string& text,
-                        ExitCode code = ExitCode::kBadConfig) {
-  return with_dir_hidden(scratch, expect_error(scratch.parse(text), code).message);
-}
 
 }  // namespace
 

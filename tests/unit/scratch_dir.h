@@ -84,4 +84,19 @@ inline Error expect_error(const Result<Config>& result, ExitCode code) {
   return result.error();
 }
 
+// The scratch folder's path, which starts every message, shown as "<dir>".
+inline std::string with_dir_hidden(const ScratchDir& scratch, std::string message) {
+  const std::string dir = scratch.dir().string();
+  for (size_t at = message.find(dir); at != std::string::npos; at = message.find(dir, at)) {
+    message.replace(at, dir.size(), "<dir>");
+  }
+  return message;
+}
+
+// The message for `text` in <dir>/guest.toml, which must fail with `code`.
+inline std::string message_for(const ScratchDir& scratch, const std::string& text,
+                               ExitCode code = ExitCode::kBadConfig) {
+  return with_dir_hidden(scratch, expect_error(scratch.parse(text), code).message);
+}
+
 }  // namespace petrel::testing
