@@ -1,13 +1,16 @@
 #include "arch/arm64/image.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
-
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
 
 #include "core/unique_fd.h"
 
@@ -18,10 +21,27 @@ constexpr uint64_t kFlagBigEndian = 1u << 0;
 // Kernels older than 3.17 leave image_size zero and always use this text offset.
 constexpr uint64_t kLegacyTextOffset = 0x80000;
 
+constexpr uint64_t kParallelLoadBytes = 8ull << 20;
+
+// Reads bytes [from, to) of the file into the same offsets of `target`; an error message
+// when the read fails or the file is shorter than it was.
+std::optional<std::string> read_range(int fd, std::span<uint8_t> target, uint64_t from,
+                                      uint64_t to) {
+  while (from < to) {
+    const ssize_t got = pread(fd, target.data() + from, to - from, static_cast<off_t>(from));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return std::string(strerror(errno));
+    if (got == 0) return std::string("file shrank");
+    from += static_cast<uint64_t>(got);
+  }
+  return std::nullopt;
+}
+
 Result<UniqueFd> open_for_reading(const std::filesystem::path& path, uint64_t& size) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
-    return fail(ExitCode::kKernelLoadFailure, fmt::format("{}: {}", path.string(), strerror(errno)));
+    return fail(ExitCode::kKernelLoadFailure,
+                fmt::format("{}: {}", path.string(), strerror(errno)));
   }
   struct stat info {};
   if (fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
@@ -34,8 +54,9 @@ Result<UniqueFd> open_for_reading(const std::filesystem::path& path, uint64_t& s
 
 Result<KernelImage> parse_image_header(std::span<const uint8_t> bytes, uint64_t file_size) {
   if (bytes.size() < sizeof(ImageHeader)) {
-    return fail(ExitCode::kKernelLoadFailure,
-                fmt::format("not an arm64 Image: {} bytes is shorter than its header", bytes.size()));
+    return fail(
+        ExitCode::kKernelLoadFailure,
+        fmt::format("not an arm64 Image: {} bytes is shorter than its header", bytes.size()));
   }
   ImageHeader header;
   std::memcpy(&header, bytes.data(), sizeof(header));
@@ -49,7 +70,8 @@ Result<KernelImage> parse_image_header(std::span<const uint8_t> bytes, uint64_t 
     header.image_size = file_size;  // no bss size known; such kernels clear their own
   }
   if (header.flags & kFlagBigEndian) {
-    return fail(ExitCode::kKernelLoadFailure, "arm64 Image is big-endian; KVM guests here are little-endian");
+    return fail(ExitCode::kKernelLoadFailure,
+                "arm64 Image is big-endian; KVM guests here are little-endian");
   }
   if (header.text_offset % 4096 != 0 || header.text_offset >= (2ull << 20)) {
     return fail(ExitCode::kKernelLoadFailure,
@@ -70,11 +92,13 @@ Result<KernelImage> inspect_kernel(const std::filesystem::path& path) {
   uint8_t header[sizeof(ImageHeader)] = {};
   const ssize_t got = pread(fd->get(), header, sizeof(header), 0);
   if (got < 0) {
-    return fail(ExitCode::kKernelLoadFailure, fmt::format("{}: {}", path.string(), strerror(errno)));
+    return fail(ExitCode::kKernelLoadFailure,
+                fmt::format("{}: {}", path.string(), strerror(errno)));
   }
   auto image = parse_image_header(std::span<const uint8_t>(header, static_cast<size_t>(got)), size);
   if (!image) {
-    return fail(ExitCode::kKernelLoadFailure, fmt::format("{}: {}", path.string(), image.error().message));
+    return fail(ExitCode::kKernelLoadFailure,
+                fmt::format("{}: {}", path.string(), image.error().message));
   }
   return image;
 }
@@ -86,18 +110,30 @@ Result<uint64_t> load_file(const std::filesystem::path& path, const GuestMemory&
   if (!fd) return std::unexpected(fd.error());
   auto target = memory.slice(address, size);
   if (size > limit || !target) {
-    return fail(ExitCode::kKernelLoadFailure,
-                fmt::format("{}: {} bytes do not fit in guest RAM at {:#x}", path.string(), size, address));
+    return fail(
+        ExitCode::kKernelLoadFailure,
+        fmt::format("{}: {} bytes do not fit in guest RAM at {:#x}", path.string(), size, address));
   }
-  uint64_t done = 0;
-  while (done < size) {
-    const ssize_t got = pread(fd->get(), target->data() + done, size - done, static_cast<off_t>(done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      return fail(ExitCode::kKernelLoadFailure,
-                  fmt::format("{}: read failed: {}", path.string(), got < 0 ? strerror(errno) : "file shrank"));
+  // Large files (a distribution kernel is some 30 MB) are read by two threads, half each:
+  // the copy and the first touch of fresh guest pages are most of petrel's time to the
+  // first KVM_RUN, and they scale with cores.
+  const uint64_t split = size >= kParallelLoadBytes ? (size / 2) & ~uint64_t{4095} : size;
+  std::optional<std::string> second_error;
+  std::thread second;
+  uint64_t first_end = split;
+  if (split < size) {
+    try {
+      second = std::thread([&] { second_error = read_range(fd->get(), *target, split, size); });
+    } catch (const std::system_error&) {
+      first_end = size;  // no thread to be had: read it all here
     }
-    done += static_cast<uint64_t>(got);
+  }
+  std::optional<std::string> first_error = read_range(fd->get(), *target, 0, first_end);
+  if (second.joinable()) second.join();
+  if (first_error || second_error) {
+    return fail(ExitCode::kKernelLoadFailure,
+                fmt::format("{}: read failed: {}", path.string(),
+                            first_error ? *first_error : *second_error));
   }
   return size;
 }

@@ -21,6 +21,7 @@
 #include "arch/arm64/vcpu.h"
 #include "core/event_loop.h"
 #include "core/guest_memory.h"
+#include "core/log.h"
 
 namespace petrel::arm64 {
 
@@ -125,6 +126,7 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config) {
   const AddressRange ram = ram_range(config);
   auto vm = KvmVm::open(address_bits(ram.end()));
   if (!vm) return std::unexpected(vm.error());
+  spdlog::debug("create: KVM VM open at {:.1f} ms", elapsed_since_start_ms());
   auto memory = GuestMemory::allocate(ram.base, ram.size);
   if (!memory) return std::unexpected(memory.error());
   if (auto r = vm->map_memory(0, memory->base(), memory->size(), memory->host_base()); !r) {
@@ -138,6 +140,8 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config) {
   if (auto r = machine->create_vcpus(config.machine.vcpus); !r) return std::unexpected(r.error());
   if (auto r = machine->gic_->finalize(); !r) return std::unexpected(r.error());
 
+  spdlog::debug("create: GIC and {} vCPU(s) at {:.1f} ms", config.machine.vcpus,
+                elapsed_since_start_ms());
   const KvmVm& vm_ref = machine->vm_;
   auto lines = [&vm_ref](uint32_t spi) { return std::make_unique<KvmInterruptLine>(vm_ref, spi); };
   Uart16550::Output output = [](std::span<const uint8_t> bytes) {
@@ -153,7 +157,10 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config) {
   if (!board) return std::unexpected(board.error());
   machine->board_ = std::move(*board);
 
+  spdlog::debug("create: devices at {:.1f} ms", elapsed_since_start_ms());
   if (auto r = machine->load_payloads(config, *plan); !r) return std::unexpected(r.error());
+  spdlog::debug("create: kernel, initrd and device tree loaded at {:.1f} ms",
+                elapsed_since_start_ms());
   if (auto r = machine->connect_console_input(config); !r) return std::unexpected(r.error());
   if (auto r = machine->connect_virtio(); !r) return std::unexpected(r.error());
   return std::unique_ptr<Machine>(std::move(machine));

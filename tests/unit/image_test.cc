@@ -207,6 +207,30 @@ TEST_CASE("image: load_file copies the whole file into guest RAM", "[image]") {
   CHECK(load_file(file.path(), *memory, kRamBase + kRamSize - bytes.size(), bytes.size()));
 }
 
+TEST_CASE("image: load_file reads a large file in two halves, byte for byte", "[image]") {
+  constexpr uint64_t kBigRam = 32ull << 20;
+  auto memory = GuestMemory::allocate(kRamBase, kBigRam);
+  REQUIRE(memory);
+  // Over the size that is read by two threads, and not a multiple of the page size.
+  std::vector<uint8_t> bytes((9ull << 20) + 4099);
+  for (size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  TempFile file(bytes);
+  const uint64_t address = kRamBase + 0x20'0000;
+
+  auto loaded = load_file(file.path(), *memory, address, bytes.size());
+  REQUIRE(loaded);
+  CHECK(*loaded == bytes.size());
+  std::vector<uint8_t> back(bytes.size());
+  REQUIRE(memory->read(address, back));
+  CHECK(back == bytes);
+  uint8_t around[1] = {0xff};
+  REQUIRE(memory->read(address + bytes.size(), around));
+  CHECK(around[0] == 0);
+  REQUIRE(memory->read(address - 1, around));
+  CHECK(around[0] == 0);
+}
+
 TEST_CASE("image: load_file refuses what does not fit", "[image]") {
   auto memory = GuestMemory::allocate(kRamBase, kRamSize);
   REQUIRE(memory);
