@@ -44,10 +44,14 @@ void EventLoop::start() {
   thread_ = std::thread([this] { loop(); });
 }
 
+void signal_eventfd(int fd) {
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t ignored = ::write(fd, &one, sizeof(one));
+}
+
 void EventLoop::stop() {
   std::lock_guard lock(stop_mutex_);
-  const uint64_t one = 1;
-  [[maybe_unused]] ssize_t ignored = write(wake_.get(), &one, sizeof(one));
+  signal_eventfd(wake_.get());
   if (thread_.joinable()) thread_.join();
 }
 

@@ -10,6 +10,10 @@
 
 namespace petrel {
 
+// Adds one to an eventfd's counter: wakes whoever waits on it (an event loop, or KVM for
+// an irqfd). A full counter already means "woken", so a failed write is not an error.
+void signal_eventfd(int fd);
+
 // A small epoll loop on a thread of its own, for device work that waits on file
 // descriptors (console input today, virtqueue notifications later), off the vCPU threads.
 class EventLoop {

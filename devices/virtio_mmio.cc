@@ -182,6 +182,10 @@ Result<> MmioTransport::attach(EventLoop& loop) {
   return {};
 }
 
+uint64_t MmioTransport::offered_features() const {
+  return device_->features() | kTransportFeatures;
+}
+
 void MmioTransport::serve_queue(size_t queue) {
   std::lock_guard lock(queue_mutex_);
   if (!live_ || broken_ || queue >= queues_.size()) return;
@@ -265,7 +269,7 @@ uint32_t MmioTransport::read_register(uint64_t offset) {
   const Virtqueue* q = selected_queue();
   switch (offset) {
     case kDeviceFeatures: {
-      const uint64_t offered = device_->features() | kTransportFeatures;
+      const uint64_t offered = offered_features();
       return device_features_select_ == 0   ? static_cast<uint32_t>(offered)
              : device_features_select_ == 1 ? static_cast<uint32_t>(offered >> 32)
                                             : 0;
@@ -287,8 +291,7 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value) {
     case kQueueNotify:
       // Without an ioeventfd bound (or before KVM has it) the notify still reaches the loop.
       if (value < notify_fds_.size()) {
-        const uint64_t one = 1;
-        [[maybe_unused]] ssize_t ignored = ::write(notify_fds_[value].get(), &one, sizeof(one));
+        signal_eventfd(notify_fds_[value].get());
       }
       return;
     case kInterruptAck: interrupt_status_.fetch_and(~value); return;
@@ -345,7 +348,7 @@ void MmioTransport::write_status(uint32_t value) {
   }
   uint32_t next = value | (old & kStatusNeedsReset);
   if ((value & kStatusFeaturesOk) != 0 && (old & kStatusFeaturesOk) == 0) {
-    const uint64_t offered = device_->features() | kTransportFeatures;
+    const uint64_t offered = offered_features();
     // Only offered features, and virtio 1.x: a legacy driver cannot drive this transport.
     if ((driver_features_ & ~offered) != 0 || (driver_features_ & kFeatureVersion1) == 0) {
       spdlog::warn("{}: driver features {:#x} not acceptable (offered {:#x})", name_,
@@ -384,8 +387,7 @@ void MmioTransport::activate() {
   live_ = true;
   // Serve anything the driver queued before DRIVER_OK, and the device's own fds.
   for (size_t i = 0; i < notify_fds_.size(); ++i) {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t ignored = ::write(notify_fds_[i].get(), &one, sizeof(one));
+    signal_eventfd(notify_fds_[i].get());
   }
 }
 

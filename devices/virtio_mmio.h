@@ -61,6 +61,7 @@ class MmioTransport final : public MmioDevice {
   MmioTransport(uint64_t base, uint32_t spi, std::unique_ptr<VirtioDevice> device,
                 const GuestMemory* memory, std::unique_ptr<EdgeInterrupt> interrupt);
 
+  uint64_t offered_features() const;
   uint32_t read_register(uint64_t offset);
   void write_register(uint64_t offset, uint32_t value);
   void write_status(uint32_t value);

@@ -52,10 +52,7 @@ class KvmEdgeInterrupt final : public EdgeInterrupt {
     if (auto r = vm.bind_irqfd(fd.get(), spi); !r) return std::unexpected(r.error());
     return std::unique_ptr<EdgeInterrupt>(new KvmEdgeInterrupt(std::move(fd)));
   }
-  void trigger() override {
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t ignored = ::write(fd_.get(), &one, sizeof(one));
-  }
+  void trigger() override { signal_eventfd(fd_.get()); }
 
  private:
   explicit KvmEdgeInterrupt(UniqueFd fd) : fd_(std::move(fd)) {}
