@@ -27,8 +27,15 @@ ExitCode report(const Error& error) {
   return error.code;
 }
 
-ExitCode exit_code_for(GuestExit how) {
-  return how == GuestExit::kPowerOff ? ExitCode::kPoweredOff : ExitCode::kGuestReset;
+// A status the guest chose through the test-exit device is the exit code as it is; it can
+// only come when [test_exit] is enabled, so without it the lifecycle codes stand alone.
+int exit_code_for(GuestExit how) {
+  switch (how.kind) {
+    case GuestExit::Kind::kPowerOff: return static_cast<int>(ExitCode::kPoweredOff);
+    case GuestExit::Kind::kReset: return static_cast<int>(ExitCode::kGuestReset);
+    case GuestExit::Kind::kTestExit: return how.status;
+  }
+  return static_cast<int>(ExitCode::kInternalError);
 }
 
 }  // namespace
@@ -112,8 +119,8 @@ ExitCode run_command(const RunOptions& options) {
       spdlog::info("guest reset: booting it again (on_reset = \"restart\")");
       continue;
     }
-    spdlog::info("guest {}", *ran == GuestExit::kPowerOff ? "powered off" : "reset");
-    return exit_code_for(*ran);
+    spdlog::info("guest {}", describe(*ran));
+    return static_cast<ExitCode>(exit_code_for(*ran));
   }
   return supervisor.timed_out() ? ExitCode::kTimeout : ExitCode::kControllerForcedHalt;
 }

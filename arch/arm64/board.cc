@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "devices/pl031.h"
+#include "devices/test_exit.h"
 #include "devices/virtio_block.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
@@ -130,6 +131,10 @@ Result<std::unique_ptr<Board>> Board::build(const Config& config, BoardWiring wi
   if (auto r = board->bus_.add(board->console_); !r) return std::unexpected(r.error());
   auto rtc = std::make_shared<Pl031>(kRtcBase, kRtcSpi, board->own(lines(kRtcSpi)));
   if (auto r = board->bus_.add(std::move(rtc)); !r) return std::unexpected(r.error());
+  if (config.test_exit.enabled) {
+    auto test_exit = std::make_shared<TestExit>(kTestExitBase, std::move(wiring.test_exit));
+    if (auto r = board->bus_.add(std::move(test_exit)); !r) return std::unexpected(r.error());
+  }
 
   auto devices = make_virtio_devices(config, wiring.memory == nullptr);
   if (!devices) return std::unexpected(devices.error());

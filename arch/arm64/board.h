@@ -36,6 +36,9 @@ struct BoardWiring {
   // The edge-triggered interrupt for a given SPI (virtio devices).
   std::function<Result<std::unique_ptr<EdgeInterrupt>>(uint32_t spi)> edges;
   Uart16550::Output console_output;
+  // What a guest's write to the test-exit device ([test_exit]) does: end the run with that
+  // status. Unset when the board is only described.
+  std::function<void(uint8_t status)> test_exit;
   const GuestMemory* memory = nullptr;
 };
 
