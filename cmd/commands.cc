@@ -128,9 +128,11 @@ ExitCode run_command(const RunOptions& options) {
 ExitCode check_command(const std::filesystem::path& path) {
   auto config = load_config(path);
   if (!config) return report(config.error());
-  // The boot payloads too, so `check` catches a kernel that is not an arm64 Image or a
-  // RAM size too small for it.
-  if (auto plan = arm64::plan_boot(*config); !plan) return report(plan.error());
+  // The boot payloads too, so `check` catches a kernel that is not an arm64 Image, a
+  // truncated or corrupt Image.gz (decompressed whole here), or a RAM size too small for it.
+  if (auto plan = arm64::plan_boot(*config, arm64::KernelCheck::kWhole); !plan) {
+    return report(plan.error());
+  }
   fmt::print("{}: ok\n", path.string());
   return ExitCode::kPoweredOff;
 }

@@ -16,7 +16,7 @@ namespace petrel::arm64 {
 
 AddressRange ram_range(const Config& config) { return {kRamBase, config.machine.memory_bytes}; }
 
-Result<BootPlan> plan_boot(const Config& config) {
+Result<BootPlan> plan_boot(const Config& config, KernelCheck check) {
   auto kernel = inspect_kernel(config.boot.kernel);
   if (!kernel) return std::unexpected(kernel.error());
   std::optional<uint64_t> initrd_size;
@@ -31,6 +31,12 @@ Result<BootPlan> plan_boot(const Config& config) {
   auto layout =
       plan_boot_layout(ram_range(config), kernel->text_offset, kernel->image_size, initrd_size);
   if (!layout) return std::unexpected(layout.error());
+  // Decompressed whole only once its header's image_size is known to fit in RAM: that
+  // bounds the work a hostile Image.gz can cause.
+  if (check == KernelCheck::kWhole && kernel->compressed) {
+    kernel = inspect_kernel(config.boot.kernel, KernelCheck::kWhole);
+    if (!kernel) return std::unexpected(kernel.error());
+  }
   return BootPlan{*kernel, *layout};
 }
 

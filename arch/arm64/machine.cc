@@ -191,7 +191,8 @@ Result<> Arm64Machine::create_vcpus(uint32_t count) {
 
 Result<> Arm64Machine::load_payloads(const Config& config, const BootPlan& plan) {
   const BootLayout& layout = plan.layout;
-  if (auto r = load_file(config.boot.kernel, memory_, layout.kernel.base, layout.kernel.size); !r) {
+  if (auto r = load_kernel(config.boot.kernel, memory_, layout.kernel.base, layout.kernel.size);
+      !r) {
     return std::unexpected(r.error());
   }
   if (config.boot.initrd) {
