@@ -27,8 +27,15 @@ ExitCode report(const Error& error) {
   return error.code;
 }
 
-ExitCode exit_code_for(GuestExit how) {
-  return how == GuestExit::kPowerOff ? ExitCode::kPoweredOff : ExitCode::kGuestReset;
+// A status the guest chose through the test-exit device is the exit code as it is; it can
+// only come when [test_exit] is enabled, so without it the lifecycle codes stand alone.
+int exit_code_for(GuestExit how) {
+  switch (how.kind) {
+    case GuestExit::Kind::kPowerOff: return static_cast<int>(ExitCode::kPoweredOff);
+    case GuestExit::Kind::kReset: return static_cast<int>(ExitCode::kGuestReset);
+    case GuestExit::Kind::kTestExit: return how.status;
+  }
+  return static_cast<int>(ExitCode::kInternalError);
 }
 
 }  // namespace
@@ -112,8 +119,8 @@ ExitCode run_command(const RunOptions& options) {
       spdlog::info("guest reset: booting it again (on_reset = \"restart\")");
       continue;
     }
-    spdlog::info("guest {}", *ran == GuestExit::kPowerOff ? "powered off" : "reset");
-    return exit_code_for(*ran);
+    spdlog::info("guest {}", describe(*ran));
+    return static_cast<ExitCode>(exit_code_for(*ran));
   }
   return supervisor.timed_out() ? ExitCode::kTimeout : ExitCode::kControllerForcedHalt;
 }
@@ -121,9 +128,11 @@ ExitCode run_command(const RunOptions& options) {
 ExitCode check_command(const std::filesystem::path& path) {
   auto config = load_config(path);
   if (!config) return report(config.error());
-  // The boot payloads too, so `check` catches a kernel that is not an arm64 Image or a
-  // RAM size too small for it.
-  if (auto plan = arm64::plan_boot(*config); !plan) return report(plan.error());
+  // The boot payloads too, so `check` catches a kernel that is not an arm64 Image, a
+  // truncated or corrupt Image.gz (decompressed whole here), or a RAM size too small for it.
+  if (auto plan = arm64::plan_boot(*config, arm64::KernelCheck::kWhole); !plan) {
+    return report(plan.error());
+  }
   fmt::print("{}: ok\n", path.string());
   return ExitCode::kPoweredOff;
 }

@@ -14,7 +14,8 @@ struct RunOptions {
   std::optional<std::filesystem::path> runtime_dir;
 };
 
-// Each returns the process exit code; errors have been reported on stderr.
+// Each returns the process exit code; errors have been reported on stderr. run_command
+// returns, for a guest that wrote the test-exit device, the status it wrote (0..255).
 ExitCode run_command(const RunOptions& options);
 ExitCode check_command(const std::filesystem::path& config);
 ExitCode dtb_command(const std::filesystem::path& config, const std::filesystem::path& output);

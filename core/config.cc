@@ -34,8 +34,8 @@ constexpr uint64_t kMemoryAlignment = 2ull << 20;
 // A config is a few hundred bytes; the cap keeps `petrel check /dev/zero` from reading forever.
 constexpr size_t kMaxConfigFileBytes = 1 << 20;
 
-constexpr std::array<std::string_view, 8> kTopLevelKeys = {"name",    "on_reset", "machine", "boot",
-                                                           "console", "drive",    "net",     "rng"};
+constexpr std::array<std::string_view, 9> kTopLevelKeys = {
+    "name", "on_reset", "machine", "boot", "console", "drive", "net", "rng", "test_exit"};
 constexpr std::array<std::string_view, 2> kMachineKeys = {"vcpus", "memory"};
 constexpr std::array<std::string_view, 3> kBootKeys = {"kernel", "initrd", "cmdline"};
 constexpr std::array<std::string_view, 1> kConsoleKeys = {"mode"};

@@ -59,6 +59,11 @@ struct Config {
     bool enabled = false;
   } rng;
 
+  // [test_exit]: the test-exit device, through which the guest chooses petrel's exit status.
+  struct TestExit {
+    bool enabled = false;
+  } test_exit;
+
   OnReset on_reset = OnReset::kExit;
 };
 

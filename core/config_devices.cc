@@ -1,6 +1,6 @@
 // The device tables of the TOML config: [[drive]] (virtio-blk), [[net]] (virtio-net) and
-// [rng] (virtio-rng). Keys of array entries are named with the entry's index, counted from
-// 0: "drive[1].path".
+// [rng] (virtio-rng), and [test_exit] (petrel's test-exit device). Keys of array entries are named
+// with the entry's index, counted from 0: "drive[1].path".
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -23,7 +23,8 @@ namespace {
 
 constexpr std::array<std::string_view, 3> kDriveKeys = {"path", "read_only", "id"};
 constexpr std::array<std::string_view, 2> kNetKeys = {"tap", "mac"};
-constexpr std::array<std::string_view, 1> kRngKeys = {"enabled"};
+// [rng] and [test_exit] take the same single key.
+constexpr std::array<std::string_view, 1> kEnabledOnlyKeys = {"enabled"};
 
 // The entries of [[key]], at most `limit` of them.
 Result<std::vector<Section>> entries(const Section& root, std::string_view key, size_t limit,
@@ -170,14 +171,15 @@ Result<> read_nets(const Section& root, std::vector<Config::Net>& nets) {
   return {};
 }
 
-Result<> read_rng(const Section& root, Config::Rng& rng) {
-  auto section = root.section("rng", false);
+// [rng], [test_exit]: the table alone asks for the device; `enabled = false` keeps it in
+// the file but off.
+Result<> read_enabled_table(const Section& root, std::string_view name, bool& enabled) {
+  auto section = root.section(name, false);
   if (!section) return std::unexpected(section.error());
   if (!*section) return {};
-  // The table alone asks for the device; `enabled = false` keeps it in the file but off.
-  auto enabled = (*section)->boolean("enabled");
-  if (!enabled) return std::unexpected(enabled.error());
-  rng.enabled = enabled->value_or(true);
+  auto value = (*section)->boolean("enabled");
+  if (!value) return std::unexpected(value.error());
+  enabled = value->value_or(true);
   return {};
 }
 
@@ -195,15 +197,18 @@ void find_unknown_device_keys(const toml::table& document, std::optional<Unknown
       }
     }
   }
-  if (const toml::table* rng = document.get_as<toml::table>("rng")) {
-    find_unknown_keys(*rng, "rng", kRngKeys, first);
+  for (const std::string_view name : {"rng", "test_exit"}) {
+    if (const toml::table* table = document.get_as<toml::table>(name)) {
+      find_unknown_keys(*table, name, kEnabledOnlyKeys, first);
+    }
   }
 }
 
 Result<> read_devices(const Section& root, const std::filesystem::path& source, Config& config) {
   if (auto read = read_drives(root, source, config.drives); !read) return read;
   if (auto read = read_nets(root, config.nets); !read) return read;
-  return read_rng(root, config.rng);
+  if (auto read = read_enabled_table(root, "rng", config.rng.enabled); !read) return read;
+  return read_enabled_table(root, "test_exit", config.test_exit.enabled);
 }
 
 Result<> check_drive_files(const Section& root, const Config& config) {

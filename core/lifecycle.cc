@@ -35,8 +35,7 @@ bool is_active(LifecyclePhase phase) {
 Error forced_halt(const Result<GuestExit>& outcome) {
   std::string message = "Run: Stop was called on the running VM";
   if (outcome) {
-    message += *outcome == GuestExit::kPowerOff ? " (the guest had also powered off)"
-                                                : " (the guest had also reset)";
+    message += " (the guest had also " + describe(*outcome) + ")";
   } else if (outcome.error().code != ExitCode::kControllerForcedHalt) {
     message += " (the machine also reported: " + outcome.error().message + ")";
   }
@@ -44,6 +43,15 @@ Error forced_halt(const Result<GuestExit>& outcome) {
 }
 
 }  // namespace
+
+std::string describe(GuestExit how) {
+  switch (how.kind) {
+    case GuestExit::Kind::kPowerOff: return "powered off";
+    case GuestExit::Kind::kReset: return "reset";
+    case GuestExit::Kind::kTestExit: return "exited with test status " + std::to_string(how.status);
+  }
+  return "ended";
+}
 
 PublicState public_state(LifecyclePhase phase) {
   switch (phase) {

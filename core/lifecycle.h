@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 
 #include "core/config.h"
@@ -23,8 +24,24 @@ std::string_view phase_name(LifecyclePhase phase);
 bool is_pre_boot(LifecyclePhase phase);   // Uninitialized or NotStarted
 bool is_post_boot(LifecyclePhase phase);  // Running or Paused
 
-// How a guest ended when it ended by itself.
-enum class GuestExit { kPowerOff, kReset };
+// How a guest ended when it ended by itself: it powered off or reset (PSCI), or it wrote
+// a status to the test-exit device, which then is the status petrel exits with.
+struct GuestExit {
+  enum class Kind : uint8_t { kPowerOff, kReset, kTestExit };
+  Kind kind = Kind::kPowerOff;
+  uint8_t status = 0;  // kTestExit only: the status the guest chose
+
+  static const GuestExit kPowerOff;
+  static const GuestExit kReset;
+  static constexpr GuestExit test_exit(uint8_t status) { return {Kind::kTestExit, status}; }
+
+  bool operator==(const GuestExit&) const = default;
+};
+inline constexpr GuestExit GuestExit::kPowerOff{GuestExit::Kind::kPowerOff, 0};
+inline constexpr GuestExit GuestExit::kReset{GuestExit::Kind::kReset, 0};
+
+// "powered off", "reset", "exited with test status 7": for log lines.
+std::string describe(GuestExit how);
 
 // A built virtual machine: memory, devices and kernel in place, no vCPU running.
 // Implemented by the arch layer; the lifecycle engine owns one between Create and Stop.

@@ -14,6 +14,8 @@ packages=(
   # libfdt-dev cannot be installed for two architectures at once: the arm64 one gives the
   # static library and the headers, the native runtime library serves the unit tests.
   libfdt1 libfdt-dev:arm64
+  # zlib (Image.gz kernels) is Multi-Arch: same, so both install side by side: the native
+  # one for the unit tests, the arm64 one's static libz.a for the static binary.
   zlib1g-dev zlib1g-dev:arm64
   qemu-system-arm cpio gzip device-tree-compiler
   e2fsprogs  # mkfs.ext4 -d: the nested tests' ext4 root file system image

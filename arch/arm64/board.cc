@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "devices/pl031.h"
+#include "devices/test_exit.h"
 #include "devices/virtio_block.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
@@ -15,7 +16,7 @@ namespace petrel::arm64 {
 
 AddressRange ram_range(const Config& config) { return {kRamBase, config.machine.memory_bytes}; }
 
-Result<BootPlan> plan_boot(const Config& config) {
+Result<BootPlan> plan_boot(const Config& config, KernelCheck check) {
   auto kernel = inspect_kernel(config.boot.kernel);
   if (!kernel) return std::unexpected(kernel.error());
   std::optional<uint64_t> initrd_size;
@@ -30,6 +31,12 @@ Result<BootPlan> plan_boot(const Config& config) {
   auto layout =
       plan_boot_layout(ram_range(config), kernel->text_offset, kernel->image_size, initrd_size);
   if (!layout) return std::unexpected(layout.error());
+  // Decompressed whole only once its header's image_size is known to fit in RAM: that
+  // bounds the work a hostile Image.gz can cause.
+  if (check == KernelCheck::kWhole && kernel->compressed) {
+    kernel = inspect_kernel(config.boot.kernel, KernelCheck::kWhole);
+    if (!kernel) return std::unexpected(kernel.error());
+  }
   return BootPlan{*kernel, *layout};
 }
 
@@ -130,6 +137,10 @@ Result<std::unique_ptr<Board>> Board::build(const Config& config, BoardWiring wi
   if (auto r = board->bus_.add(board->console_); !r) return std::unexpected(r.error());
   auto rtc = std::make_shared<Pl031>(kRtcBase, kRtcSpi, board->own(lines(kRtcSpi)));
   if (auto r = board->bus_.add(std::move(rtc)); !r) return std::unexpected(r.error());
+  if (config.test_exit.enabled) {
+    auto test_exit = std::make_shared<TestExit>(kTestExitBase, std::move(wiring.test_exit));
+    if (auto r = board->bus_.add(std::move(test_exit)); !r) return std::unexpected(r.error());
+  }
 
   auto devices = make_virtio_devices(config, wiring.memory == nullptr);
   if (!devices) return std::unexpected(devices.error());

@@ -25,8 +25,8 @@ struct BootPlan {
 };
 
 // KERNEL_LOAD_FAILURE when the kernel is not a usable arm64 Image or the payloads do
-// not fit in the configured RAM.
-Result<BootPlan> plan_boot(const Config& config);
+// not fit in the configured RAM. kWhole decompresses all of an Image.gz (`petrel check`).
+Result<BootPlan> plan_boot(const Config& config, KernelCheck check = KernelCheck::kHeader);
 
 // What the machine gives the board's devices. Without `memory` the board is built to be
 // described only (`petrel dtb`): no device opens a file or a tap.
@@ -36,6 +36,9 @@ struct BoardWiring {
   // The edge-triggered interrupt for a given SPI (virtio devices).
   std::function<Result<std::unique_ptr<EdgeInterrupt>>(uint32_t spi)> edges;
   Uart16550::Output console_output;
+  // What a guest's write to the test-exit device ([test_exit]) does: end the run with that
+  // status. Unset when the board is only described.
+  std::function<void(uint8_t status)> test_exit;
   const GuestMemory* memory = nullptr;
 };
 

@@ -9,9 +9,12 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
+#include <vector>
 
+#include "core/gunzip.h"
 #include "core/unique_fd.h"
 
 namespace petrel::arm64 {
@@ -50,6 +53,56 @@ Result<UniqueFd> open_for_reading(const std::filesystem::path& path, uint64_t& s
   size = static_cast<uint64_t>(info.st_size);
   return fd;
 }
+
+Error load_error(const std::filesystem::path& path, std::string_view message) {
+  return Error{ExitCode::kKernelLoadFailure, fmt::format("{}: {}", path.string(), message)};
+}
+
+// Reads up to `out.size()` bytes from the start of the file.
+Result<size_t> read_head(int fd, const std::filesystem::path& path, std::span<uint8_t> out) {
+  ssize_t got;
+  do {
+    got = pread(fd, out.data(), out.size(), 0);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) return std::unexpected(load_error(path, strerror(errno)));
+  return static_cast<size_t>(got);
+}
+
+// The header of an Image.gz, read through the decompressed stream; `reader` stays after it.
+Result<KernelImage> read_compressed_header(GzipReader& reader, const std::filesystem::path& path) {
+  uint8_t header[sizeof(ImageHeader)] = {};
+  auto got = reader.read(header);
+  if (!got) return std::unexpected(load_error(path, got.error()));
+  // The decompressed size is not known yet; a kernel without image_size (before Linux 3.17)
+  // would need it for its layout.
+  auto image = parse_image_header(std::span<const uint8_t>(header, *got), 0);
+  if (!image) {
+    return std::unexpected(load_error(path, "gzip-compressed, but " + image.error().message));
+  }
+  if (image->image_size == 0) {
+    return std::unexpected(load_error(
+        path, "gzip-compressed arm64 Image without image_size (Linux before 3.17): decompress it"));
+  }
+  image->compressed = true;
+  return image;
+}
+
+// The rest of an Image.gz, decompressed and dropped: it must end cleanly within image_size.
+Result<> check_compressed_rest(GzipReader& reader, KernelImage& image,
+                               const std::filesystem::path& path) {
+  std::vector<uint8_t> scratch(1 << 20);
+  while (!reader.finished()) {
+    auto got = reader.read(scratch);
+    if (!got) return std::unexpected(load_error(path, got.error()));
+    if (reader.produced() > image.image_size) {
+      return std::unexpected(load_error(
+          path, fmt::format("decompresses to more than the {} bytes of its header's image_size",
+                            image.image_size)));
+    }
+  }
+  image.file_size = reader.produced();
+  return {};
+}
 }  // namespace
 
 Result<KernelImage> parse_image_header(std::span<const uint8_t> bytes, uint64_t file_size) {
@@ -62,8 +115,8 @@ Result<KernelImage> parse_image_header(std::span<const uint8_t> bytes, uint64_t 
   std::memcpy(&header, bytes.data(), sizeof(header));
   if (header.magic != kImageMagic) {
     return fail(ExitCode::kKernelLoadFailure,
-                "not an arm64 Image (no \"ARM\\x64\" magic at offset 56; a vmlinux ELF or a "
-                "compressed kernel must be turned into Image first)");
+                "not an arm64 Image (no \"ARM\\x64\" magic at offset 56; a vmlinux ELF, or a "
+                "kernel compressed other than with gzip, must be turned into Image first)");
   }
   if (header.image_size == 0) {
     header.text_offset = kLegacyTextOffset;
@@ -85,17 +138,24 @@ Result<KernelImage> parse_image_header(std::span<const uint8_t> bytes, uint64_t 
   return KernelImage{header.text_offset, header.image_size, file_size};
 }
 
-Result<KernelImage> inspect_kernel(const std::filesystem::path& path) {
+Result<KernelImage> inspect_kernel(const std::filesystem::path& path, KernelCheck check) {
   uint64_t size = 0;
   auto fd = open_for_reading(path, size);
   if (!fd) return std::unexpected(fd.error());
   uint8_t header[sizeof(ImageHeader)] = {};
-  const ssize_t got = pread(fd->get(), header, sizeof(header), 0);
-  if (got < 0) {
-    return fail(ExitCode::kKernelLoadFailure,
-                fmt::format("{}: {}", path.string(), strerror(errno)));
+  auto got = read_head(fd->get(), path, header);
+  if (!got) return std::unexpected(got.error());
+  if (is_gzip(std::span<const uint8_t>(header, *got))) {
+    auto reader = GzipReader::open(fd->get());
+    if (!reader) return std::unexpected(load_error(path, reader.error()));
+    auto image = read_compressed_header(*reader, path);
+    if (image && check == KernelCheck::kWhole) {
+      if (auto r = check_compressed_rest(*reader, *image, path); !r)
+        return std::unexpected(r.error());
+    }
+    return image;
   }
-  auto image = parse_image_header(std::span<const uint8_t>(header, static_cast<size_t>(got)), size);
+  auto image = parse_image_header(std::span<const uint8_t>(header, *got), size);
   if (!image) {
     return fail(ExitCode::kKernelLoadFailure,
                 fmt::format("{}: {}", path.string(), image.error().message));
@@ -136,6 +196,43 @@ Result<uint64_t> load_file(const std::filesystem::path& path, const GuestMemory&
                             first_error ? *first_error : *second_error));
   }
   return size;
+}
+
+Result<uint64_t> load_kernel(const std::filesystem::path& path, const GuestMemory& memory,
+                             uint64_t address, uint64_t limit) {
+  uint64_t size = 0;
+  auto fd = open_for_reading(path, size);
+  if (!fd) return std::unexpected(fd.error());
+  uint8_t magic[2] = {};
+  auto got = read_head(fd->get(), path, magic);
+  if (!got) return std::unexpected(got.error());
+  if (!is_gzip(std::span<const uint8_t>(magic, *got)))
+    return load_file(path, memory, address, limit);
+
+  auto target = memory.slice(address, limit);
+  if (!target) {
+    return std::unexpected(
+        load_error(path, fmt::format("{} bytes do not fit in guest RAM at {:#x}", limit, address)));
+  }
+  auto reader = GzipReader::open(fd->get());
+  if (!reader) return std::unexpected(load_error(path, reader.error()));
+  auto loaded = reader->read(*target);
+  if (!loaded) return std::unexpected(load_error(path, loaded.error()));
+  // Filled to the brim: the stream must end here, not spill past the planned room.
+  uint8_t probe = 0;
+  if (!reader->finished()) {
+    auto more = reader->read(std::span<uint8_t>(&probe, 1));
+    if (!more) return std::unexpected(load_error(path, more.error()));
+    if (*more != 0) {
+      return std::unexpected(load_error(
+          path, fmt::format("decompresses to more than the {} bytes planned for it", limit)));
+    }
+  }
+  // The file may have changed since it was inspected: what landed must still be an Image.
+  auto image = parse_image_header(target->first(*loaded), *loaded);
+  if (!image)
+    return std::unexpected(load_error(path, "gzip-compressed, but " + image.error().message));
+  return *loaded;
 }
 
 }  // namespace petrel::arm64

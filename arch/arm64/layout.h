@@ -17,6 +17,7 @@ namespace petrel::arm64 {
 //   0x0801_0000 +   8 KiB       GICv2 CPU interface (GICv2 hosts only)
 //   0x0900_0000 +   4 KiB       16550A UART (console)                       SPI 1
 //   0x0901_0000 +   4 KiB       PL031 RTC                                   SPI 2
+//   0x0902_0000 +   4 KiB       test-exit device ([test_exit] only)         no interrupt
 //   0x0a00_0000 + 512 B each    virtio-mmio transports                      SPI 16..
 //   0x8000_0000 ..              RAM
 inline constexpr uint64_t kGicDistributorBase = 0x0800'0000;
@@ -26,6 +27,7 @@ inline constexpr uint64_t kGicCpuInterfaceBase = 0x0801'0000;
 inline constexpr uint64_t kGicCpuInterfaceSize = 0x2000;
 inline constexpr uint64_t kUartBase = 0x0900'0000;
 inline constexpr uint64_t kRtcBase = 0x0901'0000;
+inline constexpr uint64_t kTestExitBase = 0x0902'0000;
 inline constexpr uint64_t kVirtioBase = 0x0a00'0000;
 inline constexpr uint64_t kVirtioStride = 0x200;
 inline constexpr uint64_t kRamBase = 0x8000'0000;
@@ -59,6 +61,7 @@ inline constexpr uint64_t kDeviceTreeMaxBytes = kSz2M;
 
 // KERNEL_LOAD_FAILURE when the payloads do not fit in RAM together.
 Result<BootLayout> plan_boot_layout(AddressRange ram, uint64_t kernel_text_offset,
-                                    uint64_t kernel_image_size, std::optional<uint64_t> initrd_size);
+                                    uint64_t kernel_image_size,
+                                    std::optional<uint64_t> initrd_size);
 
 }  // namespace petrel::arm64

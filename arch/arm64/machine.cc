@@ -90,6 +90,7 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   Result<> connect_virtio();
   bool forward_console_input();
   void finish(Result<GuestExit> outcome);
+  void end_by_test_exit(uint8_t status);
   void stop_threads();
 
   bool mmio_read(uint64_t address, std::span<uint8_t> data) override {
@@ -149,6 +150,8 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config) {
   wiring.lines = lines;
   wiring.edges = [&vm_ref](uint32_t spi) { return KvmEdgeInterrupt::bind(vm_ref, spi); };
   wiring.console_output = std::move(output);
+  Arm64Machine* self = machine.get();
+  wiring.test_exit = [self](uint8_t status) { self->end_by_test_exit(status); };
   wiring.memory = &machine->memory_;
   auto board = Board::build(config, std::move(wiring));
   if (!board) return std::unexpected(board.error());
@@ -192,7 +195,8 @@ Result<> Arm64Machine::create_vcpus(uint32_t count) {
 
 Result<> Arm64Machine::load_payloads(const Config& config, const BootPlan& plan) {
   const BootLayout& layout = plan.layout;
-  if (auto r = load_file(config.boot.kernel, memory_, layout.kernel.base, layout.kernel.size); !r) {
+  if (auto r = load_kernel(config.boot.kernel, memory_, layout.kernel.base, layout.kernel.size);
+      !r) {
     return std::unexpected(r.error());
   }
   if (config.boot.initrd) {
@@ -288,6 +292,13 @@ void Arm64Machine::finish(Result<GuestExit> outcome) {
   std::lock_guard lock(mutex_);
   if (!outcome_) outcome_ = std::move(outcome);
   finished_.notify_all();
+}
+
+// On the writing vCPU's thread. The run ends at once: no vCPU enters the guest again, so
+// nothing the guest does after its write (console output, a power-off) races the status.
+void Arm64Machine::end_by_test_exit(uint8_t status) {
+  finish(GuestExit::test_exit(status));
+  for (const auto& vcpu : vcpus_) vcpu->request_stop();
 }
 
 void Arm64Machine::request_stop() {

@@ -56,6 +56,30 @@ cmd_console() { # the next command is a line read from the console (a test types
   dispatch "$next"
 }
 
+# --- the test-exit device ([test_exit]): what a kernel test loop's init does ---------------
+
+test_exit_address() { # the device's address, found by its compatible under /proc/device-tree
+  for c in /proc/device-tree/*/compatible; do
+    if [ "$(cat "$c" 2>/dev/null)" = "petrel,test-exit" ]; then
+      # reg: two big-endian cells of address, two of size; the low cell is enough here.
+      echo "0x$(od -An -tx1 -j4 -N4 "${c%/compatible}/reg" | tr -d ' \n')"
+      return 0
+    fi
+  done
+  return 1
+}
+cmd_testexit() { # runs a check (test_cpus=N: the guest has N CPUs), reports its status
+  addr=$(test_exit_address) || { echo "GUEST-ERROR no petrel,test-exit node"; reset; }
+  echo "GUEST-TEST-EXIT-ADDR $addr"
+  status=7
+  if [ "$(grep -c '^processor' /proc/cpuinfo)" = "${test_cpus:-1}" ]; then status=0; fi
+  echo "GUEST-TEST-EXIT $status"
+  drain
+  devmem "$addr" 32 "$status"
+  echo "GUEST-ERROR still running after the test-exit write"
+  reset
+}
+
 # --- virtio devices ----------------------------------------------------------------------
 
 wait_path() { # wait_path PATH: up to 5 s for PATH to exist (a device node, a sysfs file)

@@ -111,6 +111,21 @@ TEST_CASE("config devices: inline tables are entries too") {
   CHECK(parse_ok(scratch, "rng = {}\n").rng.enabled);
 }
 
+TEST_CASE("config devices: [test_exit] enables the test-exit device unless enabled = false") {
+  ScratchDir scratch;
+  CHECK_FALSE(parse_ok(scratch, "").test_exit.enabled);
+  CHECK(parse_ok(scratch, "[test_exit]\n").test_exit.enabled);
+  CHECK(parse_ok(scratch, "test_exit = {}\n").test_exit.enabled);
+  CHECK(parse_ok(scratch, "[test_exit]\nenabled = true\n").test_exit.enabled);
+  CHECK_FALSE(parse_ok(scratch, "[test_exit]\nenabled = false\n").test_exit.enabled);
+  CHECK(message_for(scratch, kBoot + "[test_exit]\nstatus = 1\n") ==
+        "<dir>/guest.toml:4:1: test_exit.status: unknown key; known here: enabled");
+  CHECK(message_for(scratch, kBoot + "[test_exit]\nenabled = 1\n") ==
+        "<dir>/guest.toml:4:11: test_exit.enabled: expected a boolean, got integer");
+  CHECK(message_for(scratch, "test_exit = true\n" + kBoot) ==
+        "<dir>/guest.toml:1:13: test_exit: expected a table, got boolean");
+}
+
 TEST_CASE("config devices: nets keep their order; a MAC is six hex pairs in either case") {
   ScratchDir scratch;
   const Config config =
@@ -331,7 +346,7 @@ TEST_CASE("config devices errors: unknown keys inside the entries, at their posi
         "<dir>/guest.toml:1:31: drive[0].ro: unknown key; known here: path, read_only, id");
   CHECK(message_for(scratch, kBoot + "[[disk]]\npath = \"disk.img\"\n") ==
         "<dir>/guest.toml:3:3: disk: unknown table; known here: name, on_reset, machine, boot, "
-        "console, drive, net, rng");
+        "console, drive, net, rng, test_exit");
 }
 
 TEST_CASE("config devices errors: unknown keys come first, the earliest in the file") {

@@ -70,7 +70,8 @@ TEST_CASE("a guest that ends by itself is a value, and the machine is gone", "[l
   CHECK(rig.lc().state() == PublicState::kRunning);
   auto m = rig.machine(0);
 
-  GuestExit how = GENERATE(GuestExit::kPowerOff, GuestExit::kReset);
+  GuestExit how = GENERATE(GuestExit::kPowerOff, GuestExit::kReset, GuestExit::test_exit(0),
+                           GuestExit::test_exit(7));
   m->end(how);
   Result<GuestExit> r = got(run);
   REQUIRE(r.has_value());
@@ -81,6 +82,27 @@ TEST_CASE("a guest that ends by itself is a value, and the machine is gone", "[l
   CHECK(m->read([](FakeControl& c) { return c.request_stops; }) == 0);
   // The machine is spent: Run needs a new Create.
   CHECK(code_of(rig.lc().run()) == ExitCode::kNotCreated);
+}
+
+TEST_CASE("a test-exit status is carried through Run and named in messages", "[lifecycle]") {
+  CHECK(GuestExit::test_exit(7) != GuestExit::test_exit(8));
+  CHECK(GuestExit::test_exit(0) != GuestExit::kPowerOff);
+  CHECK(describe(GuestExit::kPowerOff) == "powered off");
+  CHECK(describe(GuestExit::kReset) == "reset");
+  CHECK(describe(GuestExit::test_exit(7)) == "exited with test status 7");
+
+  Rig rig;
+  rig.script([](FakeControl& c) { c.ignore_stop = true; });
+  auto run = create_and_start(rig);
+  auto m = rig.machine(0);
+  auto stop = rig.stop_async();
+  REQUIRE(m->await([](FakeControl& c) { return c.request_stops > 0; }));
+  m->end(GuestExit::test_exit(3));
+  Result<GuestExit> r = got(run);
+  CHECK(code_of(r) == ExitCode::kControllerForcedHalt);
+  CHECK(r.error().message ==
+        "Run: Stop was called on the running VM (the guest had also exited with test status 3)");
+  CHECK(got(stop).has_value());
 }
 
 TEST_CASE("a vCPU failure at run time is VCPU_RUNTIME_FAILURE", "[lifecycle]") {
