@@ -163,7 +163,10 @@ _report_run() { # _report_run NOTE: the last run's output, exit status and TIME 
   _note=
   if [ "$PETREL_TIMED_OUT" = 1 ]; then _note=" ($1)"; fi
   say "run $_runs: exit $(exit_desc "$PETREL_RC")$_note"
-  if [ "$PETREL_RC" -gt 128 ] && [ "$PETREL_TIMED_OUT" != 1 ]; then
+  # In a test-exit run a status above 128 is the guest's own unless the kernel reported a
+  # fatal signal of petrel's (l1-init.sh turns on exception-trace).
+  if [ "$PETREL_RC" -gt 128 ] && [ "$PETREL_TIMED_OUT" != 1 ] &&
+    { [ "$PETREL_TEST_EXIT" != 1 ] || dmesg | grep -q 'petrel\[[0-9]*\]: unhandled'; }; then
     # Killed by a signal nobody in the harness sent (a crash): the kernel's report of it
     # (pc, lr, fault address; petrel is static and not stripped, so addr2line on L0 works).
     say "run $_runs: petrel died of signal $((PETREL_RC - 128)); kernel log:"

@@ -16,6 +16,7 @@ write_init() {
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
+mount -t sysfs sysfs /sys   # /proc/device-tree links to /sys/firmware/devicetree/base
 mount -t devtmpfs devtmpfs /dev
 echo "LOOP-BUILD $(cat /build-id)"
 sh /check
@@ -39,7 +40,7 @@ INIT
 # build N CHECK: $BUILD/initrd.cpio.gz with build number N and CHECK (sh) as /check.
 build() {
   rm -rf "$BUILD/root"
-  mkdir -p "$BUILD/root/bin" "$BUILD/root/dev" "$BUILD/root/proc"
+  mkdir -p "$BUILD/root/bin" "$BUILD/root/dev" "$BUILD/root/proc" "$BUILD/root/sys"
   cp /bin/busybox "$BUILD/root/bin/busybox"
   mknod "$BUILD/root/dev/console" c 5 1   # for init's stdout before devtmpfs is mounted
   write_init "$BUILD/root/init"
