@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Downloads (once) the arm64 Debian packages the nested tests need and unpacks them into
 # the git-ignored cache. Safe to run repeatedly; a missing cache is simply rebuilt.
+#   fetch-artifacts.sh                  the cloud kernel (Image, its modules) and busybox
+#   fetch-artifacts.sh generic-kernel   also Debian's generic arm64 kernel, for the kmod
+#                                       cases: its Image (Image-generic) and its lib/test_*.ko
+#                                       only (the cloud kernel has no test modules; the
+#                                       generic package is a 60 MB download, 350 MB unpacked)
+# Prints the cache folder as its last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${PETREL_CACHE:-$here/../../.cache}
@@ -39,4 +45,18 @@ unpack "$(fetch busybox-static)" "$cache/unpacked/busybox"
 kernel=$(ls "$cache/unpacked/kernel/boot/"vmlinuz-* | head -n1)
 ln -sf "$kernel" "$cache/Image"
 ln -sf "$cache/unpacked/busybox/bin/busybox" "$cache/busybox"
+
+if [ "${1:-}" = generic-kernel ]; then
+  gpkg=$(resolve_kernel linux-image-arm64)
+  [ -n "$gpkg" ] || { echo "fetch-artifacts: cannot resolve linux-image-arm64:arm64" >&2; exit 1; }
+  deb=$(fetch "$gpkg")
+  dir=$cache/unpacked/kernel-generic
+  if [ ! -f "$dir/.unpacked" ] || [ "$(cat "$dir/.unpacked")" != "$(basename "$deb")" ]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir" --wildcards './boot/vmlinuz-*' \
+      './lib/modules/*/kernel/lib/test_*.ko'
+    basename "$deb" >"$dir/.unpacked"
+  fi
+  ln -sf "$(ls "$dir/boot/"vmlinuz-* | head -n1)" "$cache/Image-generic"
+fi
 echo "$cache"

@@ -79,6 +79,34 @@ cmd_testexit() { # runs a check (test_cpus=N: the guest has N CPUs), reports its
   echo "GUEST-ERROR still running after the test-exit write"
   reset
 }
+cmd_kmodtest() { # loads a kernel test module (kmod=NAME, /lib/modules/NAME.ko), reports it
+  addr=$(test_exit_address) || { echo "GUEST-ERROR no petrel,test-exit node"; reset; }
+  name=${kmod:-test_user_copy}
+  # The line the module prints when every test passed (lib/test_user_copy.c); a failing
+  # test prints "NAME: [line] ..." and makes its init, so insmod, fail.
+  case $name in
+    test_user_copy) verdict="test_user_copy: tests passed." ;;
+    *) echo "GUEST-ERROR no verdict line known for kmod=$name"; reset ;;
+  esac
+  insmod "/lib/modules/$name.ko" >/tmp/insmod.out 2>&1
+  rc=$?
+  echo "GUEST-KMOD-INSMOD-RC $rc"
+  sed 's/^/GUEST-KMOD-INSMOD: /' /tmp/insmod.out
+  # Everything the module logged, so the case can check the status against it.
+  dmesg | grep -F "$name: " | sed 's/^/GUEST-KMOD-DMESG: /'
+  # 0: loaded and it said it passed; 1: insmod failed; 2: loaded without saying so.
+  status=2
+  if [ $rc -ne 0 ]; then
+    status=1
+  elif dmesg | grep -qF "$verdict"; then
+    status=0
+  fi
+  echo "GUEST-TEST-EXIT $status"
+  drain
+  devmem "$addr" 32 "$status"
+  echo "GUEST-ERROR still running after the test-exit write"
+  reset
+}
 
 # --- virtio devices ----------------------------------------------------------------------
 

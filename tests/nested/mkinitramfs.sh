@@ -3,14 +3,16 @@
 # demo (scripts/demo.sh):
 #
 #   mkinitramfs.sh pack DIR OUT         DIR's tree (every file owned by root) plus /dev/console
-#   mkinitramfs.sh guest BUSYBOX OUT [MODULES]
+#   mkinitramfs.sh guest BUSYBOX OUT [MODULES [KO...]]
 #                                       the L2 guest petrel boots: a static busybox and
 #                                       tests/nested/l2-init.sh as /init (what it does is
 #                                       chosen by guest_cmd= on the kernel command line).
 #                                       MODULES, the kernel's lib/modules/<version> folder,
 #                                       adds its virtio drivers (Debian's cloud kernel has
 #                                       them as modules) as /lib/modules/*.ko, which the
-#                                       init loads; without it the guest has no virtio.
+#                                       init loads; without it (or with "") the guest has no
+#                                       virtio. Each KO, a .ko file, is added to
+#                                       /lib/modules as well (guest_cmd=kmodtest loads it).
 #   mkinitramfs.sh ext4-root BUSYBOX OUT
 #                                       not an initramfs: a 16 MiB ext4 image (mkfs.ext4 -d)
 #                                       holding a static busybox and
@@ -20,7 +22,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 usage() {
-  echo "usage: $0 pack DIR OUT | guest BUSYBOX OUT [MODULES] | ext4-root BUSYBOX OUT" >&2
+  echo "usage: $0 pack DIR OUT | guest BUSYBOX OUT [MODULES [KO...]] | ext4-root BUSYBOX OUT" >&2
   exit 2
 }
 
@@ -60,8 +62,9 @@ virtio_modules=(
   net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko
 )
 
-guest() { # guest BUSYBOX OUT [MODULES]
+guest() { # guest BUSYBOX OUT [MODULES [KO...]]
   local busybox=$1 out=$2 modules=${3:-} root m
+  shift $(($# < 3 ? $# : 3))
   [ -f "$busybox" ] || { echo "mkinitramfs: no busybox at '$busybox'" >&2; exit 2; }
   if [ -n "$modules" ] && [ ! -d "$modules/kernel" ]; then
     echo "mkinitramfs: '$modules' is no lib/modules/<version> folder (no kernel/ in it)" >&2
@@ -84,6 +87,11 @@ guest() { # guest BUSYBOX OUT [MODULES]
       fi
     done
   fi
+  for m in "$@"; do
+    [ -f "$m" ] || { echo "mkinitramfs: no module file '$m'" >&2; exit 2; }
+    mkdir -p "$root/lib/modules"
+    cp "$m" "$root/lib/modules/"
+  done
   pack "$root" "$out"
 }
 
@@ -114,7 +122,7 @@ command=$1
 shift
 case $command in
   pack) [ $# -eq 2 ] || usage; pack "$1" "$2" ;;
-  guest) { [ $# -eq 2 ] || [ $# -eq 3 ]; } || usage; guest "$@" ;;
+  guest) [ $# -ge 2 ] || usage; guest "$@" ;;
   ext4-root) [ $# -eq 2 ] || usage; ext4_root "$1" "$2" ;;
   *) usage ;;
 esac

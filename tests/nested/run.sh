@@ -114,6 +114,17 @@ case " ${selected[*]} " in
     head -c $((gz_bytes / 2)) "$l1root/guest/Image.gz" >"$l1root/guest/Image-truncated.gz"
     ;;
 esac
+# The kmod cases: Debian's generic arm64 kernel, whose modules include lib/test_*.ko (the
+# cloud kernel has none), and an L2 initramfs holding only the test module. Only when
+# selected: a 60 MB download (once) and a larger L1 initramfs.
+case " ${selected[*]} " in
+  *" kmod-"*)
+    "$here/fetch-artifacts.sh" generic-kernel >/dev/null
+    cp -L "$cache/Image-generic" "$l1root/guest/Image-generic"
+    "$here/mkinitramfs.sh" guest "$cache/busybox" "$l1root/guest/kmod-initrd.cpio.gz" "" \
+      "$cache"/unpacked/kernel-generic/lib/modules/*/kernel/lib/test_user_copy.ko
+    ;;
+esac
 cp "$work/rootfs.ext4" "$l1root/guest/rootfs.ext4"
 cp "$work"/guests/*.img "$l1root/guest/"
 # The tap driver for the net cases (a module in the cloud kernel, no dependencies), which
