@@ -14,6 +14,7 @@
 #include "cmd/supervisor.h"
 #include "cmd/terminal.h"
 #include "core/config.h"
+#include "core/console_sink.h"
 #include "core/instance_lock.h"
 #include "core/lifecycle.h"
 #include "core/sd_notify.h"
@@ -36,6 +37,20 @@ int exit_code_for(GuestExit how) {
     case GuestExit::Kind::kTestExit: return how.status;
   }
   return static_cast<int>(ExitCode::kInternalError);
+}
+
+// The last lines the guest printed, on stderr: they say why it panicked or where it hung,
+// also when its console went only to a log or nowhere.
+void report_console_lines(const std::vector<std::string>& lines) {
+  if (lines.empty()) return;
+  spdlog::error("last {} console line(s):", lines.size());
+  for (const std::string& line : lines) spdlog::error("  | {}", line);
+}
+
+// The panic line from its reason on, without the kernel's timestamp.
+std::string panic_reason(const std::string& line) {
+  const size_t at = line.find("Kernel panic");
+  return at == std::string::npos ? line : line.substr(at);
 }
 
 }  // namespace
@@ -63,14 +78,17 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 }
 
 ExitCode run_command(const RunOptions& options) {
-  auto config = load_config(options.config);
+  auto config = options.guest.load();
   if (!config) return report(config.error());
+  auto console = ConsoleSink::open(config->console);
+  if (!console) return report(console.error());
 
   auto lock =
       InstanceLock::acquire(options.runtime_dir.value_or(default_runtime_dir()), config->name);
   if (!lock) return report(lock.error());
 
-  Lifecycle lifecycle(arm64::create_machine);
+  Lifecycle lifecycle(
+      [&console](const Config& guest) { return arm64::create_machine(guest, *console); });
   Supervisor supervisor(
       [&lifecycle] {
         notify_systemd("STOPPING=1");
@@ -84,9 +102,10 @@ ExitCode run_command(const RunOptions& options) {
     if (supervisor.stop_signalled() || supervisor.timed_out()) break;
     // A stop (signal or timeout) can land between Create and Run of a restart; Run then
     // finds the VM shut down, which is the stop's doing, not an error of its own.
-    auto stopped = [&supervisor]() -> std::optional<ExitCode> {
+    auto stopped = [&]() -> std::optional<ExitCode> {
       if (supervisor.timed_out()) {
         spdlog::error("the guest did not stop within the timeout");
+        if (config->console.mode == ConsoleMode::kNone) report_console_lines(console->last_lines());
         return ExitCode::kTimeout;
       }
       if (supervisor.stop_signalled()) {
@@ -103,10 +122,7 @@ ExitCode run_command(const RunOptions& options) {
     // A stop that came while Create ran may have found no VM to stop yet.
     if (auto code = stopped()) return *code;
     auto ran = lifecycle.run([] { notify_systemd("READY=1"); });
-    if (supervisor.timed_out()) {
-      spdlog::error("the guest did not stop within the timeout");
-      return ExitCode::kTimeout;
-    }
+    if (supervisor.timed_out()) return *stopped();
     if (!ran && supervisor.stop_signalled()) return *stopped();
     if (!ran) {
       if (ran.error().code == ExitCode::kControllerForcedHalt) {
@@ -115,9 +131,18 @@ ExitCode run_command(const RunOptions& options) {
       }
       return report(ran.error());
     }
+    const std::optional<std::string> panic =
+        *ran == GuestExit::kReset ? console->panic() : std::nullopt;
     if (*ran == GuestExit::kReset && config->on_reset == OnReset::kRestart) {
+      if (panic) spdlog::warn("the guest kernel panicked: {}", panic_reason(*panic));
       spdlog::info("guest reset: booting it again (on_reset = \"restart\")");
+      console->new_boot();
       continue;
+    }
+    if (panic) {
+      // With panic=-1 the kernel resets at once; the lifecycle code stays the reset's (32).
+      spdlog::error("the guest kernel panicked: {}", panic_reason(*panic));
+      report_console_lines(console->panic_context());
     }
     spdlog::info("guest {}", describe(*ran));
     return static_cast<ExitCode>(exit_code_for(*ran));
@@ -125,20 +150,20 @@ ExitCode run_command(const RunOptions& options) {
   return supervisor.timed_out() ? ExitCode::kTimeout : ExitCode::kControllerForcedHalt;
 }
 
-ExitCode check_command(const std::filesystem::path& path) {
-  auto config = load_config(path);
+ExitCode check_command(const GuestFlags& guest) {
+  auto config = guest.load();
   if (!config) return report(config.error());
   // The boot payloads too, so `check` catches a kernel that is not an arm64 Image, a
   // truncated or corrupt Image.gz (decompressed whole here), or a RAM size too small for it.
   if (auto plan = arm64::plan_boot(*config, arm64::KernelCheck::kWhole); !plan) {
     return report(plan.error());
   }
-  fmt::print("{}: ok\n", path.string());
+  fmt::print("{}: ok\n", guest.source_name());
   return ExitCode::kPoweredOff;
 }
 
-ExitCode dtb_command(const std::filesystem::path& path, const std::filesystem::path& output) {
-  auto config = load_config(path);
+ExitCode dtb_command(const GuestFlags& guest, const std::filesystem::path& output) {
+  auto config = guest.load();
   if (!config) return report(config.error());
   auto plan = arm64::plan_boot(*config);
   if (!plan) return report(plan.error());

@@ -4,12 +4,13 @@
 #include <filesystem>
 #include <optional>
 
+#include "cmd/guest_flags.h"
 #include "core/exit_code.h"
 
 namespace petrel {
 
 struct RunOptions {
-  std::filesystem::path config;
+  GuestFlags guest;
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<std::filesystem::path> runtime_dir;
 };
@@ -17,8 +18,8 @@ struct RunOptions {
 // Each returns the process exit code; errors have been reported on stderr. run_command
 // returns, for a guest that wrote the test-exit device, the status it wrote (0..255).
 ExitCode run_command(const RunOptions& options);
-ExitCode check_command(const std::filesystem::path& config);
-ExitCode dtb_command(const std::filesystem::path& config, const std::filesystem::path& output);
+ExitCode check_command(const GuestFlags& guest);
+ExitCode dtb_command(const GuestFlags& guest, const std::filesystem::path& output);
 
 // Parses "30", "30s", "500ms", "2m", "1h" (as timeout(1) reads a bare number: seconds).
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);

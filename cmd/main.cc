@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cmd/commands.h"
 #include "cmd/supervisor.h"
@@ -54,26 +56,46 @@ int main(int argc, char** argv) {
   petrel::RunOptions run;
   std::string timeout_text;
   std::string runtime_dir;
-  auto* run_cmd =
-      app.add_subcommand("run", "create and run the guest described by CONFIG, in the foreground");
-  run_cmd->add_option("config", run.config, "the guest's TOML file")->required();
+  auto* run_cmd = app.add_subcommand(
+      "run", "create and run the guest described by CONFIG and the flags, in the foreground");
+  run_cmd->footer(
+      "Without CONFIG, the flags alone describe the guest (quick mode). Words after -- are "
+      "added to the kernel command line: petrel run --kernel Image -- console=ttyS0 quiet");
+  run.guest.add_to(*run_cmd);
   run_cmd->add_option("--timeout", timeout_text,
                       "stop the guest and exit 124 after DURATION (e.g. 90, 90s, 500ms, 2m)");
   run_cmd->add_option(
       "--runtime-dir", runtime_dir,
       "folder for the per-name lock (default $XDG_RUNTIME_DIR/petrel, /run/petrel as root)");
 
-  std::filesystem::path check_config;
-  auto* check_cmd = app.add_subcommand("check", "validate CONFIG and its kernel without booting");
-  check_cmd->add_option("config", check_config, "the guest's TOML file")->required();
+  petrel::GuestFlags check_guest;
+  auto* check_cmd =
+      app.add_subcommand("check", "validate the guest and its kernel without booting");
+  check_guest.add_to(*check_cmd);
 
-  std::filesystem::path dtb_config, dtb_output;
+  petrel::GuestFlags dtb_guest;
+  std::filesystem::path dtb_output;
   auto* dtb_cmd = app.add_subcommand("dtb", "write the device tree `run` would give the guest");
-  dtb_cmd->add_option("config", dtb_config, "the guest's TOML file")->required();
+  dtb_guest.add_to(*dtb_cmd);
   dtb_cmd->add_option("-o,--output", dtb_output, "where to write the .dtb")->required();
 
+  // Words after the first `--` are kernel arguments, as in `petrel run --kernel Image --
+  // console=ttyS0 quiet`; CLI11 would take them as positionals.
+  std::vector<std::string> kernel_args;
+  int parsed_argc = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      kernel_args.assign(argv + i + 1, argv + argc);
+      parsed_argc = i;
+      break;
+    }
+  }
+  for (petrel::GuestFlags* guest : {&run.guest, &check_guest, &dtb_guest}) {
+    guest->set_kernel_args(kernel_args);
+  }
+
   try {
-    app.parse(argc, argv);
+    app.parse(parsed_argc, argv);
   } catch (const CLI::ParseError& error) {
     const int code = app.exit(error);
     return code == 0 ? 0 : petrel::to_int(petrel::ExitCode::kBadConfig);
@@ -91,6 +113,6 @@ int main(int argc, char** argv) {
     if (!runtime_dir.empty()) run.runtime_dir = runtime_dir;
     return petrel::to_int(petrel::run_command(run));
   }
-  if (*check_cmd) return petrel::to_int(petrel::check_command(check_config));
-  return petrel::to_int(petrel::dtb_command(dtb_config, dtb_output));
+  if (*check_cmd) return petrel::to_int(petrel::check_command(check_guest));
+  return petrel::to_int(petrel::dtb_command(dtb_guest, dtb_output));
 }

@@ -38,7 +38,7 @@ constexpr std::array<std::string_view, 9> kTopLevelKeys = {
     "name", "on_reset", "machine", "boot", "console", "drive", "net", "rng", "test_exit"};
 constexpr std::array<std::string_view, 2> kMachineKeys = {"vcpus", "memory"};
 constexpr std::array<std::string_view, 3> kBootKeys = {"kernel", "initrd", "cmdline"};
-constexpr std::array<std::string_view, 1> kConsoleKeys = {"mode"};
+constexpr std::array<std::string_view, 2> kConsoleKeys = {"mode", "log"};
 
 constexpr std::array<std::pair<std::string_view, std::span<const std::string_view>>, 3> kSections =
     {{{"machine", kMachineKeys}, {"boot", kBootKeys}, {"console", kConsoleKeys}}};
@@ -78,6 +78,9 @@ Result<> read_top_level(const Section& root, const std::filesystem::path& source
                       fmt::format("{} is not a valid name ({})", quote_value(**name), kNameRule));
     }
     config.name = **name;
+  } else if (source.empty()) {
+    // Quick mode: parallel test loops must not trip over each other's instance lock.
+    config.name = fmt::format("petrel-{}", getpid());
   } else {
     config.name = source.stem().string();
     if (!valid_name(config.name)) {
@@ -143,7 +146,8 @@ Result<> read_machine(const Section& root, Config::Machine& machine) {
   return {};
 }
 
-Result<> read_console(const Section& root, Config::Console& console) {
+Result<> read_console(const Section& root, const std::filesystem::path& source,
+                      Config::Console& console) {
   auto section = root.section("console", false);
   if (!section) return std::unexpected(section.error());
   if (!*section) return {};
@@ -151,6 +155,9 @@ Result<> read_console(const Section& root, Config::Console& console) {
       **section, "mode", {{"stdio", ConsoleMode::kStdio}, {"none", ConsoleMode::kNone}});
   if (!mode) return std::unexpected(mode.error());
   console.mode = mode->value_or(ConsoleMode::kStdio);
+  auto log = config_detail::read_path(**section, "log", source);
+  if (!log) return std::unexpected(log.error());
+  console.log = *log;
   return {};
 }
 
@@ -255,9 +262,10 @@ Result<uint64_t> parse_size(std::string_view text) {
   return value << *shift;
 }
 
-Result<Config> parse_config(std::string_view text, const std::filesystem::path& source) {
+Result<Config> parse_config(std::string_view text, const std::filesystem::path& source,
+                            std::span<const ConfigOverride> overrides) {
   const std::string source_name = source.string();
-  const std::string file = printable(source_name);
+  const std::string file = source.empty() ? std::string("command line") : printable(source_name);
   toml::parse_result parsed = toml::parse(text, std::string_view(source_name));
   if (!parsed) {
     const toml::parse_error& error = parsed.error();
@@ -265,7 +273,10 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
                 fmt::format("{}: {}", config_detail::position(file, error.source()),
                             printable(error.description())));
   }
-  const toml::table& document = parsed.table();
+  toml::table& document = parsed.table();
+  if (auto applied = config_detail::apply_overrides(document, overrides); !applied) {
+    return std::unexpected(applied.error());
+  }
   if (auto unknown = first_unknown_key(file, document)) return std::unexpected(*unknown);
 
   const Section root(file, document, "");
@@ -273,7 +284,8 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
   config.source = source;
   if (auto read = read_top_level(root, source, config); !read) return std::unexpected(read.error());
   if (auto read = read_machine(root, config.machine); !read) return std::unexpected(read.error());
-  if (auto read = read_console(root, config.console); !read) return std::unexpected(read.error());
+  if (auto read = read_console(root, source, config.console); !read)
+    return std::unexpected(read.error());
   if (auto read = read_boot(root, source, config.boot); !read) return std::unexpected(read.error());
   if (auto read = config_detail::read_devices(root, source, config); !read) {
     return std::unexpected(read.error());
@@ -288,10 +300,15 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
   return config;
 }
 
-Result<Config> load_config(const std::filesystem::path& file) {
+Result<Config> load_config(const std::filesystem::path& file,
+                           std::span<const ConfigOverride> overrides) {
   auto text = read_config_file(file);
   if (!text) return std::unexpected(text.error());
-  return parse_config(*text, file);
+  return parse_config(*text, file, overrides);
+}
+
+Result<Config> config_from_overrides(std::span<const ConfigOverride> overrides) {
+  return parse_config("", std::filesystem::path(), overrides);
 }
 
 }  // namespace petrel

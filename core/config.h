@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct Config {
 
   struct Console {
     ConsoleMode mode = ConsoleMode::kStdio;
+    // `log`: a copy of everything the guest prints, written as it comes (no buffering in
+    // petrel), so it holds the console up to the moment petrel was killed.
+    std::optional<std::filesystem::path> log;
   } console;
 
   // [[drive]]: virtio-blk devices, in config order (the guest sees vda, vdb, ...).
@@ -84,6 +88,28 @@ inline constexpr size_t kMaxTapNameBytes = 15;           // IFNAMSIZ - 1
 // size: callers check ranges.
 Result<uint64_t> parse_size(std::string_view text);
 
+// A key set from the command line, on top of a config file or, in quick mode, instead of
+// one: `--set machine.vcpus=4`, or a flag that stands for a key (`--vcpus 4`). It goes
+// through the same validation as the file, and its errors name `origin` in place of
+// "file:line:column": "--vcpus 0: machine.vcpus: 0 is out of range 1..512".
+struct ConfigOverride {
+  // The flag as the user typed it. It starts with "--": that is how values from the command
+  // line are told from the file's (relative paths in them start at the working directory).
+  std::string origin;
+  // A dotted path: "machine.vcpus", "boot.kernel". A segment "drive[1]" is an entry of an
+  // array of tables, "drive[]" a new entry appended to it.
+  std::string key;
+  std::string value;
+  // How `value` reads: kString is taken as it is (paths); kGuess is a TOML value when it
+  // parses as one (4, true, { path = "x" }) and a string otherwise (512M, none), so `--set`
+  // reads naturally without shell-quoted TOML quotes; kAppend is a string added, after a
+  // space, to the key's string (kernel arguments after `--`).
+  enum class Form { kString, kGuess, kAppend } form = Form::kGuess;
+};
+
+// `text` as a TOML basic string, quoted and escaped: for override values built from parts.
+std::string toml_string(std::string_view text);
+
 // Reads, parses and validates a TOML config. Errors are BAD_CONFIG with one line
 // "file:line:column: key: message" (the file as given; "file: cannot read: reason" if it
 // cannot be read; keys of [[drive]] and [[net]] entries as "drive[0].path", counted from
@@ -93,11 +119,18 @@ Result<uint64_t> parse_size(std::string_view text);
 // read_only). Unknown keys are reported first (the earliest in the file), then any other
 // mistake, then the kernel and initrd files, then the drive images, so a config mistake
 // wins over a missing file.
-Result<Config> load_config(const std::filesystem::path& file);
+// `overrides` are applied in order on top of the file, later ones winning.
+Result<Config> load_config(const std::filesystem::path& file,
+                           std::span<const ConfigOverride> overrides = {});
 
 // Same, from text already in memory; `source` names it in messages, anchors relative
 // paths (its parent folder, or the working directory) and gives the default name (its
 // stem, which then must be a valid name).
-Result<Config> parse_config(std::string_view text, const std::filesystem::path& source);
+Result<Config> parse_config(std::string_view text, const std::filesystem::path& source,
+                            std::span<const ConfigOverride> overrides = {});
+
+// Quick mode: a guest from command-line keys alone. Relative paths are taken from the
+// working directory; the default name is "petrel-PID", unique among running guests.
+Result<Config> config_from_overrides(std::span<const ConfigOverride> overrides);
 
 }  // namespace petrel

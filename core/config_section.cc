@@ -47,6 +47,8 @@ std::string_view type_name(const toml::node& node) {
 }
 
 std::string position(std::string_view file, const toml::source_region& region) {
+  if (from_command_line(region)) return printable(*region.path);
+  if (region.path == nullptr && region.begin.line == 0) return std::string(file);
   return fmt::format("{}:{}:{}", file, std::max<toml::source_index>(region.begin.line, 1),
                      std::max<toml::source_index>(region.begin.column, 1));
 }
@@ -109,8 +111,10 @@ Result<std::optional<std::filesystem::path>> read_path(const Section& section, s
     return section.bad(key, fmt::format("{} contains a NUL character", quote_value(**text)));
   }
   std::error_code error;
-  const std::filesystem::path path =
-      std::filesystem::absolute(source.parent_path() / **text, error);
+  const std::filesystem::path anchor = from_command_line(section.find(key)->source())
+                                           ? std::filesystem::path()
+                                           : source.parent_path();
+  const std::filesystem::path path = std::filesystem::absolute(anchor / **text, error);
   if (error) return section.bad(key, fmt::format("{}: {}", quote_value(**text), error.message()));
   return path.lexically_normal();
 }

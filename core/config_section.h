@@ -31,8 +31,18 @@ std::string quote_value(std::string_view text);
 // "string", "integer", ... as messages name a value's type.
 std::string_view type_name(const toml::node& node);
 
-// "file:line:column"; toml++ leaves 0 where it knows no position.
+// "file:line:column"; toml++ leaves 0 where it knows no position. A value set on the
+// command line is shown as its flag ("--vcpus 0"), a table no one wrote as the file alone.
 std::string position(std::string_view file, const toml::source_region& region);
+
+// core/config_overrides.cc: command-line keys (ConfigOverride).
+
+// Whether a node came from the command line rather than the file: its source is the flag.
+bool from_command_line(const toml::source_region& region);
+
+// Sets each override's key in `document`, in order; a malformed key, or one that runs into
+// a value of another kind ("machine.vcpus.x"), is BAD_CONFIG naming the flag.
+Result<> apply_overrides(toml::table& document, std::span<const ConfigOverride> overrides);
 
 // BAD_CONFIG "file:line:column: key: message".
 std::unexpected<Error> bad_config(std::string_view file, const toml::source_region& region,
@@ -111,7 +121,8 @@ Result<std::optional<Enum>> choice(const Section& section, std::string_view key,
 }
 
 // A path, absolute and lexically normal. Relative to the config file's folder, not the
-// working directory, so a config means the same files wherever petrel is started from.
+// working directory, so a config means the same files wherever petrel is started from;
+// a path given on the command line is relative to the working directory, as in any shell.
 // Empty paths and paths with a NUL are BAD_CONFIG.
 Result<std::optional<std::filesystem::path>> read_path(const Section& section, std::string_view key,
                                                        const std::filesystem::path& source);

@@ -59,22 +59,13 @@ class KvmEdgeInterrupt final : public EdgeInterrupt {
   UniqueFd fd_;
 };
 
-void write_all(int fd, std::span<const uint8_t> bytes) {
-  while (!bytes.empty()) {
-    const ssize_t done = ::write(fd, bytes.data(), bytes.size());
-    if (done < 0 && errno == EINTR) continue;
-    if (done <= 0) return;  // a closed or broken stdout must not stop the guest
-    bytes = bytes.subspan(static_cast<size_t>(done));
-  }
-}
-
 uint32_t address_bits(uint64_t end) { return static_cast<uint32_t>(std::bit_width(end - 1)); }
 
 // Members are declared in construction order and destroyed in reverse: the vCPU
 // threads and the event loop, which use the devices and memory, go first.
 class Arm64Machine final : public Machine, private VcpuExitHandler {
  public:
-  static Result<std::unique_ptr<Machine>> create(const Config& config);
+  static Result<std::unique_ptr<Machine>> create(const Config& config, ConsoleSink& console);
   ~Arm64Machine() override { stop_threads(); }
 
   Result<> start() override;
@@ -117,7 +108,7 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   std::optional<Result<GuestExit>> outcome_;
 };
 
-Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config) {
+Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config, ConsoleSink& console) {
   auto plan = plan_boot(config);
   if (!plan) return std::unexpected(plan.error());
 
@@ -142,14 +133,10 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config) {
                 elapsed_since_start_ms());
   const KvmVm& vm_ref = machine->vm_;
   auto lines = [&vm_ref](uint32_t spi) { return std::make_unique<KvmInterruptLine>(vm_ref, spi); };
-  Uart16550::Output output = [](std::span<const uint8_t> bytes) {
-    write_all(STDOUT_FILENO, bytes);
-  };
-  if (config.console.mode == ConsoleMode::kNone) output = [](std::span<const uint8_t>) {};
   BoardWiring wiring;
   wiring.lines = lines;
   wiring.edges = [&vm_ref](uint32_t spi) { return KvmEdgeInterrupt::bind(vm_ref, spi); };
-  wiring.console_output = std::move(output);
+  wiring.console_output = [&console](std::span<const uint8_t> bytes) { console.write(bytes); };
   Arm64Machine* self = machine.get();
   wiring.test_exit = [self](uint8_t status) { self->end_by_test_exit(status); };
   wiring.memory = &machine->memory_;
@@ -324,8 +311,8 @@ void Arm64Machine::stop_threads() {
 
 }  // namespace
 
-Result<std::unique_ptr<Machine>> create_machine(const Config& config) {
-  return Arm64Machine::create(config);
+Result<std::unique_ptr<Machine>> create_machine(const Config& config, ConsoleSink& console) {
+  return Arm64Machine::create(config, console);
 }
 
 }  // namespace petrel::arm64

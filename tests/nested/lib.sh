@@ -107,6 +107,14 @@ PETREL_TEST_EXIT=0
 exit_desc() { # exit_desc CODE: "CODE (NAME)", or "status CODE" for a test-exit run
   if [ "$PETREL_TEST_EXIT" = 1 ]; then echo "status $1"; else echo "$1 ($(exit_name "$1"))"; fi
 }
+test_exit_run() { # test_exit_run CONFIG ARG...: the run enables the test-exit device
+  _te_cfg=$1
+  shift
+  for _te_arg in "$@"; do
+    case $_te_arg in --test-exit | --set=test_exit.enabled=true) return 0 ;; esac
+  done
+  [ -n "$_te_cfg" ] && test_exit_enabled "$_te_cfg"
+}
 test_exit_enabled() { # test_exit_enabled CONFIG: it has a [test_exit] table, not enabled = false
   awk '/^[[:space:]]*\[/ { on = ($0 ~ /^[[:space:]]*\[test_exit\]/); if (on) found = 1 }
     on && /^[[:space:]]*enabled[[:space:]]*=[[:space:]]*false/ { off = 1 }
@@ -133,7 +141,7 @@ _show() { # _show FILE TAG: the file's lines on the console as "[case] TAG: line
 }
 
 # run_petrel CONFIG [SECONDS [ARG...]]: `petrel run [ARG...] CONFIG` with no input, bounded
-# by SECONDS (default $PETREL_TIMEOUT). Sets PETREL_RC (exit status), PETREL_MS (elapsed),
+# by SECONDS (default $PETREL_TIMEOUT); an empty CONFIG is quick mode (flags alone). Sets PETREL_RC (exit status), PETREL_MS (elapsed),
 # PETREL_TIMED_OUT (1 if the harness had to stop it), PETREL_OUT / PETREL_ERR (files with
 # its stdout / stderr), echoes both to the console and prints `TIME <case> <ms>`.
 run_petrel() {
@@ -144,11 +152,11 @@ run_petrel() {
   PETREL_OUT=$CASE_DIR/run$_runs.stdout
   PETREL_ERR=$CASE_DIR/run$_runs.stderr
   PETREL_TEST_EXIT=0
-  if test_exit_enabled "$_cfg"; then PETREL_TEST_EXIT=1; fi
-  say "run $_runs: $PETREL ${PETREL_FLAGS:+$PETREL_FLAGS }run ${*:+$* }$_cfg (limit ${PETREL_LIMIT}s)"
+  if test_exit_run "$_cfg" "$@"; then PETREL_TEST_EXIT=1; fi
+  say "run $_runs: $PETREL ${PETREL_FLAGS:+$PETREL_FLAGS }run ${_cfg:+$_cfg }$* (limit ${PETREL_LIMIT}s)"
   _t0=$(now_ms)
   # shellcheck disable=SC2086 # PETREL_FLAGS is a list of words
-  run_bounded "$PETREL_LIMIT" "$PETREL" $PETREL_FLAGS run "$@" "$_cfg" </dev/null >"$PETREL_OUT" 2>"$PETREL_ERR"
+  run_bounded "$PETREL_LIMIT" "$PETREL" $PETREL_FLAGS run ${_cfg:+"$_cfg"} "$@" </dev/null >"$PETREL_OUT" 2>"$PETREL_ERR"
   PETREL_RC=$?
   _t1=$(now_ms)
   PETREL_TIMED_OUT=$BOUNDED_TIMED_OUT
@@ -183,7 +191,8 @@ _report_run() { # _report_run NOTE: the last run's output, exit status and TIME 
 BG_PID=
 
 # start_petrel CONFIG [ARG...]: `petrel run [ARG...] CONFIG` in the background, in a session
-# of its own, stdin from $PETREL_STDIN (default /dev/null). Sets BG_PID.
+# of its own, stdin from $PETREL_STDIN (default /dev/null); an empty CONFIG is quick mode.
+# Sets BG_PID.
 start_petrel() {
   _cfg=$1
   shift
@@ -194,15 +203,15 @@ start_petrel() {
   PETREL_OUT=$BG_OUT
   PETREL_ERR=$BG_ERR
   BG_TEST_EXIT=0
-  if test_exit_enabled "$_cfg"; then BG_TEST_EXIT=1; fi
+  if test_exit_run "$_cfg" "$@"; then BG_TEST_EXIT=1; fi
   PETREL_TEST_EXIT=$BG_TEST_EXIT
   _stdin=${PETREL_STDIN:-/dev/null}
-  say "run $_runs: $PETREL ${PETREL_FLAGS:+$PETREL_FLAGS }run ${*:+$* }$_cfg (background, stdin $_stdin)"
+  say "run $_runs: $PETREL ${PETREL_FLAGS:+$PETREL_FLAGS }run ${_cfg:+$_cfg }$* (background, stdin $_stdin)"
   BG_T0=$(now_ms)
   # Like run_bounded: $! is the new session's id, and petrel itself (setsid execs it).
   # Descriptors above 2 (e.g. a FIFO the case writes to) stay with the case.
   # shellcheck disable=SC2086 # PETREL_FLAGS is a list of words
-  setsid "$PETREL" $PETREL_FLAGS run "$@" "$_cfg" <"$_stdin" >"$BG_OUT" 2>"$BG_ERR" 3>&- 4>&- 5>&- &
+  setsid "$PETREL" $PETREL_FLAGS run ${_cfg:+"$_cfg"} "$@" <"$_stdin" >"$BG_OUT" 2>"$BG_ERR" 3>&- 4>&- 5>&- &
   BG_PID=$!
 }
 

@@ -40,7 +40,7 @@ TEST_CASE("config errors: unknown keys and tables, each at its own position") {
   CHECK(message_for(scratch, kBoot + "initramfs = \"x\"\n") ==
         "<dir>/guest.toml:3:1: boot.initramfs: unknown key; known here: kernel, initrd, cmdline");
   CHECK(message_for(scratch, kBoot + "[console]\nbaud = 9600\n") ==
-        "<dir>/guest.toml:4:1: console.baud: unknown key; known here: mode");
+        "<dir>/guest.toml:4:1: console.baud: unknown key; known here: mode, log");
   CHECK(message_for(scratch, "nmae = \"x\"\n" + kBoot) ==
         "<dir>/guest.toml:1:1: nmae: unknown key; known here: name, on_reset, machine, boot, "
         "console, drive, net, rng, test_exit");

@@ -1,0 +1,151 @@
+#include "cmd/guest_flags.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string_view>
+
+namespace petrel {
+
+namespace {
+
+std::unexpected<Error> bad_flag(std::string_view origin, std::string_view message) {
+  return fail(ExitCode::kBadConfig, fmt::format("{}: {}", origin, message));
+}
+
+std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  for (;;) {
+    const size_t at = text.find(separator);
+    parts.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) return parts;
+    text.remove_prefix(at + 1);
+  }
+}
+
+// "PATH,word,key=value,..." as a TOML inline table for an array-of-tables entry: PATH is
+// `first_key`, each bare word a boolean key set true, each key=value a string key. Which
+// words and keys are known is the validator's business, like any key of the file.
+struct EntryForm {
+  std::string_view first_key;
+  std::initializer_list<std::pair<std::string_view, std::string_view>> words;  // word -> key
+};
+
+std::string inline_table(std::string_view text, const EntryForm& form) {
+  std::vector<std::string> members;
+  const auto parts = split(text, ',');
+  members.push_back(fmt::format("{} = {}", form.first_key, toml_string(parts[0])));
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const std::string_view part = parts[i];
+    const size_t equals = part.find('=');
+    if (equals != std::string_view::npos) {
+      members.push_back(fmt::format("{} = {}", toml_string(part.substr(0, equals)),
+                                    toml_string(part.substr(equals + 1))));
+      continue;
+    }
+    std::string_view key = part;
+    for (const auto& [word, meaning] : form.words) {
+      if (part == word) key = meaning;
+    }
+    members.push_back(fmt::format("{} = true", toml_string(key)));
+  }
+  return fmt::format("{{ {} }}", fmt::join(members, ", "));
+}
+
+}  // namespace
+
+// Repeatable flags take one value each (allow_extra_args(false)): `--drive a.img guest.toml`
+// must not read guest.toml as a second drive.
+void GuestFlags::add_to(CLI::App& command) {
+  command.add_option("config", config_, "the guest's TOML file (none: quick mode, from flags)");
+  command.add_option("--name", name_, "name of the guest (name)");
+  command.add_option("--kernel", kernel_, "arm64 Image or Image.gz (boot.kernel)");
+  command.add_option("--initrd", initrd_, "initramfs (boot.initrd)");
+  command.add_option("--append", append_,
+                     "kernel command line, replacing the file's (boot.cmdline); arguments "
+                     "after -- are added to it");
+  command.add_option("--vcpus", vcpus_, "number of vCPUs (machine.vcpus)");
+  command.add_option("--memory", memory_, "guest RAM, e.g. 512M, 2G (machine.memory)");
+  command
+      .add_option("--drive", drives_,
+                  "virtio-blk disk PATH[,ro][,id=SERIAL] (a [[drive]] entry); repeatable")
+      ->allow_extra_args(false);
+  command
+      .add_option("--share", shares_,
+                  "host folder PATH,tag=TAG[,ro] as virtiofs (a [[share]] entry); repeatable")
+      ->allow_extra_args(false);
+  command.add_option("--net", nets_, "virtio-net on tap TAP[,mac=MAC] (a [[net]] entry)")
+      ->allow_extra_args(false);
+  command.add_flag("--rng", rng_, "virtio entropy device ([rng])");
+  command.add_flag("--test-exit", test_exit_,
+                   "test-exit device: the guest's status is petrel's exit code ([test_exit])");
+  command.add_option("--console", console_, "stdio or none (console.mode)");
+  command.add_option("--console-log", console_log_,
+                     "also write the guest console to FILE (console.log)");
+  command
+      .add_option("--set", sets_,
+                  "set any config key, e.g. --set machine.vcpus=4, after the other flags; "
+                  "repeatable")
+      ->allow_extra_args(false);
+}
+
+std::string GuestFlags::source_name() const {
+  return config_ ? config_->string() : std::string("command line");
+}
+
+Result<std::vector<ConfigOverride>> GuestFlags::overrides() const {
+  using Form = ConfigOverride::Form;
+  std::vector<ConfigOverride> out;
+  auto add = [&out](std::string_view flag, const std::optional<std::string>& value, std::string key,
+                    Form form) {
+    if (value) out.push_back({fmt::format("{} {}", flag, *value), std::move(key), *value, form});
+  };
+  add("--name", name_, "name", Form::kString);
+  add("--kernel", kernel_, "boot.kernel", Form::kString);
+  add("--initrd", initrd_, "boot.initrd", Form::kString);
+  add("--append", append_, "boot.cmdline", Form::kString);
+  add("--vcpus", vcpus_, "machine.vcpus", Form::kGuess);
+  add("--memory", memory_, "machine.memory", Form::kString);
+  add("--console", console_, "console.mode", Form::kString);
+  add("--console-log", console_log_, "console.log", Form::kString);
+  for (const std::string& drive : drives_) {
+    out.push_back({"--drive " + drive, "drive[]",
+                   inline_table(drive, {"path", {{"ro", "read_only"}}}), Form::kGuess});
+  }
+  for (const std::string& share : shares_) {
+    out.push_back({"--share " + share, "share[]",
+                   inline_table(share, {"path", {{"ro", "read_only"}}}), Form::kGuess});
+  }
+  for (const std::string& net : nets_) {
+    out.push_back({"--net " + net, "net[]", inline_table(net, {"tap", {}}), Form::kGuess});
+  }
+  if (rng_) out.push_back({"--rng", "rng.enabled", "true", Form::kGuess});
+  if (test_exit_) out.push_back({"--test-exit", "test_exit.enabled", "true", Form::kGuess});
+  if (!kernel_args_.empty()) {
+    out.push_back({fmt::format("-- {}", fmt::join(kernel_args_, " ")), "boot.cmdline",
+                   fmt::format("{}", fmt::join(kernel_args_, " ")), Form::kAppend});
+  }
+  for (const std::string& set : sets_) {
+    const size_t equals = set.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      return bad_flag("--set " + set, "expected KEY=VALUE, e.g. --set machine.vcpus=4");
+    }
+    out.push_back({"--set " + set, set.substr(0, equals), set.substr(equals + 1), Form::kGuess});
+  }
+  return out;
+}
+
+Result<Config> GuestFlags::load() const {
+  auto keys = overrides();
+  if (!keys) return std::unexpected(keys.error());
+  if (config_) return load_config(*config_, *keys);
+  const bool kernel_given = std::ranges::any_of(
+      *keys, [](const ConfigOverride& key) { return key.key == "boot.kernel"; });
+  if (!kernel_given) {
+    return fail(ExitCode::kBadConfig,
+                "no guest given: name a config file, or a kernel with --kernel (quick mode)");
+  }
+  return config_from_overrides(*keys);
+}
+
+}  // namespace petrel

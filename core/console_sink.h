@@ -1,0 +1,65 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/unique_fd.h"
+
+namespace petrel {
+
+// Where the guest console's output goes: stdout (unless the console is "none"), the
+// console log, and a tail of the last lines that petrel keeps to report how a guest ended
+// (a kernel panic, a timeout). It lives for the whole `run`, across restarts of the guest.
+class ConsoleSink {
+ public:
+  static constexpr size_t kTailLines = 20;
+  // A longer line is cut in the tail (not in stdout or the log): a guest printing without
+  // newlines must not grow petrel's memory.
+  static constexpr size_t kMaxLineBytes = 512;
+
+  // Opens (truncates) console.log when set: DEVICE_INITIALIZATION_FAILURE naming the key and
+  // the file when it cannot be written.
+  static Result<ConsoleSink> open(const Config::Console& console);
+
+  // `stdout_fd` -1 writes nowhere; `log` may be empty.
+  ConsoleSink(int stdout_fd, UniqueFd log) : stdout_fd_(stdout_fd), log_(std::move(log)) {}
+  ConsoleSink(ConsoleSink&& other) noexcept;
+
+  // From any thread (vCPU threads, on each UART write). Each write goes straight to the
+  // file descriptors: what the guest printed is in the log even if petrel is killed next.
+  void write(std::span<const uint8_t> bytes);
+
+  // A new boot of the guest (on_reset = "restart"): its panic, if any, is not the last one's.
+  void new_boot();
+
+  // The "Kernel panic - not syncing: ..." line the guest printed in this boot, if any.
+  std::optional<std::string> panic() const;
+
+  // The lines up to and including that panic line: what led to it (an oops, a failed
+  // mount), which the stack dump after it would push out of last_lines().
+  std::vector<std::string> panic_context() const;
+
+  // The last lines the guest printed, oldest first; the last one may be unfinished.
+  std::vector<std::string> last_lines() const;
+
+ private:
+  void end_line();
+
+  int stdout_fd_;
+  UniqueFd log_;
+  mutable std::mutex mutex_;
+  bool log_failed_ = false;
+  std::deque<std::string> lines_;
+  std::string current_;
+  std::optional<std::string> panic_;
+  std::vector<std::string> panic_context_;
+};
+
+}  // namespace petrel
