@@ -111,7 +111,7 @@ test_exit_run() { # test_exit_run CONFIG ARG...: the run enables the test-exit d
   _te_cfg=$1
   shift
   for _te_arg in "$@"; do
-    case $_te_arg in --test-exit | --set=test_exit.enabled=true) return 0 ;; esac
+    case $_te_arg in --test-exit) return 0 ;; esac
   done
   [ -n "$_te_cfg" ] && test_exit_enabled "$_te_cfg"
 }

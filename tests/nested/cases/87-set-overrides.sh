@@ -18,7 +18,7 @@ expect_stdout_empty
 run_petrel "$CONFIGS/boot-1cpu.toml" 20 --set machine.vcpu=2
 expect_exit 3
 expect_stderr_has "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory"
-run_petrel "$CONFIGS/boot-1cpu.toml" 20 --set machine.memory=100M
+run_petrel "$CONFIGS/boot-1cpu.toml" 20 --set machine.memory=101M
 expect_exit 3
-expect_stderr_has "--set machine.memory=100M: machine.memory: \"100M\" is not a multiple of 2 MiB"
+expect_stderr_has "--set machine.memory=101M: machine.memory: \"101M\" is not a multiple of 2 MiB"
 pass
