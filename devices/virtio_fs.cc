@@ -61,7 +61,7 @@ Result<std::unique_ptr<FsDevice>> FsDevice::connect(std::string tag, std::string
   auto failure = [&device](std::string_view what) {
     return fail(ExitCode::kDeviceInitializationFailure,
                 fmt::format("{}: vhost-user backend: {}{}", device->log_name_, what,
-                            device->backend_state()));
+                            device->backend_state(std::chrono::seconds(1))));
   };
   if (device->tag_.empty() || device->tag_.size() > kTagBytes) return failure("invalid tag");
   if (memory.shared_fd() < 0) return failure("guest RAM is not shared memory");
@@ -100,9 +100,9 @@ void FsDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
   read_config_bytes(config, offset, data);
 }
 
-std::string FsDevice::backend_state() {
+std::string FsDevice::backend_state(std::chrono::milliseconds wait) {
   if (!process_) return "";
-  if (auto ended = process_->ended()) return fmt::format(" (virtiofsd ended: {})", *ended);
+  if (auto ended = process_->ended(wait)) return fmt::format(" (virtiofsd ended: {})", *ended);
   return "";
 }
 
@@ -190,7 +190,7 @@ void FsDevice::serve_fd(size_t index, QueueAccess& queues) {
       "{}: {}: the vhost-user backend {}{}; the guest's requests to this share get no "
       "answer",
       name_, log_name_, got > 0 ? "sent a message petrel did not ask for" : "closed the connection",
-      backend_state());
+      backend_state(std::chrono::milliseconds(200)));
   queues.device_failed("vhost-user backend gone");
 }
 

@@ -69,7 +69,9 @@ class FsDevice final : public VirtioDevice {
         process_(std::move(process)) {}
 
   std::expected<void, std::string> start_ring(const RingLayout& ring);
-  std::string backend_state();
+  // " (virtiofsd ended: exit status 1)" once the process petrel started has ended, given
+  // `wait` to do so (its socket closes a moment before it is gone); else nothing.
+  std::string backend_state(std::chrono::milliseconds wait = {});
 
   const std::string tag_;
   const std::string name_;

@@ -127,9 +127,10 @@ std::vector<std::string> VirtiofsdProcess::arguments(const Options& options, int
       // The guest's page cache is kept while files do not change under it (the default).
       "-o",
       "cache=auto",
-      // Its info lines (one per connection and FUSE_INIT) would fill petrel's stderr.
+      // Its info and warning lines (connections, "TODO" notes on ring changes) would fill
+      // petrel's stderr; errors still show.
       "-o",
-      "log_level=warn",
+      "log_level=err",
   };
 }
 
@@ -185,12 +186,18 @@ VirtiofsdProcess::VirtiofsdProcess(VirtiofsdProcess&& other) noexcept
 
 VirtiofsdProcess::~VirtiofsdProcess() { stop(std::chrono::seconds(2)); }
 
-std::optional<std::string> VirtiofsdProcess::ended() {
+std::optional<std::string> VirtiofsdProcess::ended(std::chrono::milliseconds wait) {
   if (pid_ < 0) return "not running";
-  int status = 0;
-  if (waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
-  pid_ = -1;
-  return describe_status(status);
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return describe_status(status);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 void VirtiofsdProcess::stop(std::chrono::milliseconds grace) {

@@ -43,8 +43,9 @@ class VirtiofsdProcess {
   ~VirtiofsdProcess();
 
   pid_t pid() const { return pid_; }
-  // When it has ended: how ("exit status 1", "killed by signal 9"); it is then reaped.
-  std::optional<std::string> ended();
+  // When it has ended, at the latest after `wait`: how ("exit status 1", "killed by
+  // signal 9"); it is then reaped.
+  std::optional<std::string> ended(std::chrono::milliseconds wait = {});
   // Asks it to end (SIGTERM), waits up to `grace`, then kills it; reaps it either way.
   void stop(std::chrono::milliseconds grace);
 

@@ -372,12 +372,24 @@ TEST_CASE("virtiofsd: a missing program names its package", "[virtio_fs]") {
         "Debian's qemu-system-common package)");
 }
 
+TEST_CASE("virtio-fs: a socket nothing listens on is exit 5", "[virtio_fs]") {
+  petrel::testing::ScratchDir scratch;
+  GuardedMemory ram(kRamBase, kRamSize, GuestMemory::Sharing::kShared);
+  const std::filesystem::path socket = scratch / "none.sock";
+  auto device = FsDevice::open({{}, "t", false, socket}, 2, ram.memory());
+  REQUIRE_FALSE(device);
+  CHECK(device.error().code == ExitCode::kDeviceInitializationFailure);
+  CHECK(device.error().message ==
+        "share[2].socket: " + socket.string() +
+            ": cannot connect: No such file or directory (is the vhost-user backend running?)");
+}
+
 TEST_CASE("virtiofsd: its command line", "[virtio_fs]") {
   VirtiofsdProcess::Options options;
   options.folder = "/srv/a,b";
   CHECK(VirtiofsdProcess::arguments(options, 5) ==
         std::vector<std::string>{"/usr/lib/qemu/virtiofsd", "--fd=5", "-o", "source=/srv/a\\,b",
-                                 "-o", "cache=auto", "-o", "log_level=warn"});
+                                 "-o", "cache=auto", "-o", "log_level=err"});
 }
 
 // The real thing, where it can run: Debian's virtiofsd needs root for its sandbox.
