@@ -171,10 +171,11 @@ share_mount() { # mounts the share on /mnt, or says why not
 cmd_share() { # reads from-host.txt, writes from-guest.txt (flushed), lists the folder
   share_mount || off
   echo "GUEST-SHARE-READ $(cat /mnt/from-host.txt)"
-  echo "written by the guest $(cat /mnt/from-host.txt)" >/mnt/from-guest.txt
-  echo "GUEST-SHARE-WRITE-RC $?"
+  rc=1
+  echo "written by the guest $(cat /mnt/from-host.txt)" >/mnt/from-guest.txt && rc=0
+  echo "GUEST-SHARE-WRITE-RC $rc"
   sync
-  echo "GUEST-SHARE-LS $(ls /mnt | tr '\n' ' ')"
+  echo "GUEST-SHARE-LS $(for f in /mnt/*; do printf '%s ' "${f##*/}"; done)"
   umount /mnt
   echo "GUEST-SHARE-UMOUNT-RC $?"
   off

@@ -13,7 +13,9 @@ expect_stdout_has PETREL-GUEST-INIT-OK
 expect_value GUEST-SHARE-READ "$token"
 for what in CREATE APPEND RM; do
   rc=$(stdout_value "GUEST-SHARE-$what-RC")
-  [ -n "$rc" ] && [ "$rc" != 0 ] || fail "the guest's $what on the read-only share returned '$rc'"
+  if [ -z "$rc" ] || [ "$rc" = 0 ]; then
+    fail "the guest's $what on the read-only share returned '$rc'"
+  fi
 done
 for what in CREATE APPEND; do
   err=$(stdout_value "GUEST-SHARE-$what-ERR")

@@ -9,6 +9,7 @@ wait_stdout GUEST-HANGING
 pids=$(share_virtiofsds)
 [ -n "$pids" ] || fail "no virtiofsd runs beside petrel"
 say "killing virtiofsd: $pids"
+# shellcheck disable=SC2086 # a list of pids
 kill -9 $pids
 wait_stderr "the vhost-user backend closed the connection" 20
 expect_stderr_has "share[0]"
