@@ -34,8 +34,8 @@ constexpr uint64_t kMemoryAlignment = 2ull << 20;
 // A config is a few hundred bytes; the cap keeps `petrel check /dev/zero` from reading forever.
 constexpr size_t kMaxConfigFileBytes = 1 << 20;
 
-constexpr std::array<std::string_view, 9> kTopLevelKeys = {
-    "name", "on_reset", "machine", "boot", "console", "drive", "net", "rng", "test_exit"};
+constexpr std::array<std::string_view, 10> kTopLevelKeys = {
+    "name", "on_reset", "machine", "boot", "console", "drive", "net", "share", "rng", "test_exit"};
 constexpr std::array<std::string_view, 2> kMachineKeys = {"vcpus", "memory"};
 constexpr std::array<std::string_view, 3> kBootKeys = {"kernel", "initrd", "cmdline"};
 constexpr std::array<std::string_view, 2> kConsoleKeys = {"mode", "log"};
@@ -296,6 +296,9 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
     return std::unexpected(files.error());
   if (auto files = config_detail::check_drive_files(root, config); !files) {
     return std::unexpected(files.error());
+  }
+  if (auto folders = config_detail::check_share_folders(root, config); !folders) {
+    return std::unexpected(folders.error());
   }
   return config;
 }

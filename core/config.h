@@ -58,6 +58,17 @@ struct Config {
   };
   std::vector<Net> nets;
 
+  // [[share]]: host folders the guest mounts as virtiofs (`mount -t virtiofs TAG /mnt`),
+  // each served by a virtiofsd over vhost-user. Any share makes guest RAM shared memory.
+  struct Share {
+    std::filesystem::path path;  // the host folder
+    std::string tag;             // the guest's mount tag: 1 to 36 bytes, unique
+    bool read_only = false;
+    // A vhost-user socket of a virtiofsd the user started; none: petrel starts one.
+    std::optional<std::filesystem::path> socket;
+  };
+  std::vector<Share> shares;
+
   // [rng]: a virtio entropy device fed from the host's getrandom().
   struct Rng {
     bool enabled = false;
@@ -80,6 +91,8 @@ inline constexpr size_t kMaxDrives = 16;                 // [[drive]] entries
 inline constexpr size_t kMaxNets = 8;                    // [[net]] entries
 inline constexpr size_t kMaxDriveIdBytes = 20;           // VIRTIO_BLK_ID_BYTES
 inline constexpr size_t kMaxTapNameBytes = 15;           // IFNAMSIZ - 1
+inline constexpr size_t kMaxShares = 8;                  // [[share]] entries
+inline constexpr size_t kMaxShareTagBytes = 36;          // virtio-fs config space tag[36]
 
 // Parses a size such as "512M", "1G", "65536" or 536870912 given as a string.
 // Suffixes K, M, G, T (optionally followed by "iB" or "B") are binary multiples; a bare "B"
@@ -112,14 +125,15 @@ std::string toml_string(std::string_view text);
 
 // Reads, parses and validates a TOML config. Errors are BAD_CONFIG with one line
 // "file:line:column: key: message" (the file as given; "file: cannot read: reason" if it
-// cannot be read; keys of [[drive]] and [[net]] entries as "drive[0].path", counted from
-// 0), KERNEL_LOAD_FAILURE for a kernel or initrd that is missing, not a regular file or
-// unreadable, or DEVICE_INITIALIZATION_FAILURE for a drive image that is missing, not a
-// regular file or block device, or cannot be opened as the drive asks (read-write unless
-// read_only). Unknown keys are reported first (the earliest in the file), then any other
-// mistake, then the kernel and initrd files, then the drive images, so a config mistake
-// wins over a missing file.
-// `overrides` are applied in order on top of the file, later ones winning.
+// cannot be read; keys of [[drive]], [[net]] and [[share]] entries as "drive[0].path",
+// counted from 0), KERNEL_LOAD_FAILURE for a kernel or initrd that is missing, not a
+// regular file or unreadable, or DEVICE_INITIALIZATION_FAILURE for a drive image that is
+// missing, not a regular file or block device, or cannot be opened as the drive asks
+// (read-write unless read_only), or a share folder that is missing or not a folder.
+// Unknown keys are reported first (the earliest in the file), then any other mistake, then
+// the kernel and initrd files, then the drive images and share folders, so a config
+// mistake wins over a missing file. `overrides` are applied in order on top of the file,
+// later ones winning.
 Result<Config> load_config(const std::filesystem::path& file,
                            std::span<const ConfigOverride> overrides = {});
 

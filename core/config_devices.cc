@@ -1,12 +1,16 @@
-// The device tables of the TOML config: [[drive]] (virtio-blk), [[net]] (virtio-net) and
-// [rng] (virtio-rng), and [test_exit] (petrel's test-exit device). Keys of array entries are named
-// with the entry's index, counted from 0: "drive[1].path".
+// The device tables of the TOML config: [[drive]] (virtio-blk), [[net]] (virtio-net),
+// [[share]] (virtio-fs), [rng] (virtio-rng), and [test_exit] (petrel's test-exit device). Keys of
+// array entries are named with the entry's index, counted from 0: "drive[1].path".
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,6 +27,7 @@ namespace {
 
 constexpr std::array<std::string_view, 3> kDriveKeys = {"path", "read_only", "id"};
 constexpr std::array<std::string_view, 2> kNetKeys = {"tap", "mac"};
+constexpr std::array<std::string_view, 4> kShareKeys = {"path", "tag", "read_only", "socket"};
 // [rng] and [test_exit] take the same single key.
 constexpr std::array<std::string_view, 1> kEnabledOnlyKeys = {"enabled"};
 
@@ -171,6 +176,82 @@ Result<> read_nets(const Section& root, std::vector<Config::Net>& nets) {
   return {};
 }
 
+// The guest reads the tag as raw bytes from the device's config space and `mount -t
+// virtiofs TAG` names it on a command line: printable ASCII without spaces keeps both simple.
+Result<> check_share_tag(const Section& entry, const std::string& tag) {
+  if (tag.empty()) return entry.bad("tag", "empty tag");
+  if (tag.size() > kMaxShareTagBytes) {
+    return entry.bad("tag", fmt::format("{} is {} bytes, more than the {} of a virtiofs tag",
+                                        quote_value(tag), tag.size(), kMaxShareTagBytes));
+  }
+  if (!std::ranges::all_of(tag, [](char c) { return c > 0x20 && c <= 0x7e; })) {
+    return entry.bad("tag",
+                     fmt::format("{} is not printable ASCII without spaces", quote_value(tag)));
+  }
+  return {};
+}
+
+Result<Config::Share> read_share(const Section& entry, const std::filesystem::path& source) {
+  Config::Share share;
+  auto socket = read_path(entry, "socket", source);
+  if (!socket) return std::unexpected(socket.error());
+  auto path = read_path(entry, "path", source);
+  if (!path) return std::unexpected(path.error());
+  auto read_only = entry.boolean("read_only");
+  if (!read_only) return std::unexpected(read_only.error());
+  share.read_only = read_only->value_or(false);
+  if (*socket) {
+    // sockaddr_un holds the path with its NUL.
+    if ((*socket)->native().size() >= sizeof(sockaddr_un::sun_path)) {
+      return entry.bad(
+          "socket", fmt::format("{} is longer than the {} bytes of a socket path",
+                                printable((*socket)->string()), sizeof(sockaddr_un::sun_path) - 1));
+    }
+    // The virtiofsd behind a socket serves the folder and the access its own command line
+    // chose; petrel could not honour either.
+    if (*path) return entry.bad("path", "not with socket: that virtiofsd chose its folder");
+    if (share.read_only) {
+      return entry.bad("read_only",
+                       "not with socket: start that virtiofsd on a read-only folder instead");
+    }
+    share.socket = std::move(**socket);
+  } else {
+    if (!*path) return entry.missing("path", "key");
+    share.path = std::move(**path);
+  }
+
+  auto tag = entry.string("tag");
+  if (!tag) return std::unexpected(tag.error());
+  if (!*tag) return entry.missing("tag", "key");
+  if (auto valid = check_share_tag(entry, **tag); !valid) return std::unexpected(valid.error());
+  share.tag = std::move(**tag);
+  return share;
+}
+
+Result<> read_shares(const Section& root, const std::filesystem::path& source,
+                     std::vector<Config::Share>& shares) {
+  auto tables = entries(root, "share", kMaxShares, "shares");
+  if (!tables) return std::unexpected(tables.error());
+  for (size_t i = 0; i < tables->size(); ++i) {
+    const Section& entry = (*tables)[i];
+    auto share = read_share(entry, source);
+    if (!share) return std::unexpected(share.error());
+    // The guest finds a share by its tag alone; a virtiofsd serves one connection.
+    for (size_t earlier = 0; earlier < i; ++earlier) {
+      if (shares[earlier].tag == share->tag) {
+        return entry.bad("tag", fmt::format("{} is already used by share[{}]",
+                                            quote_value(share->tag), earlier));
+      }
+      if (share->socket && shares[earlier].socket == share->socket) {
+        return entry.bad("socket", fmt::format("{} is already used by share[{}]",
+                                               printable(share->socket->string()), earlier));
+      }
+    }
+    shares.push_back(std::move(*share));
+  }
+  return {};
+}
+
 // [rng], [test_exit]: the table alone asks for the device; `enabled = false` keeps it in
 // the file but off.
 Result<> read_enabled_table(const Section& root, std::string_view name, bool& enabled) {
@@ -186,8 +267,8 @@ Result<> read_enabled_table(const Section& root, std::string_view name, bool& en
 }  // namespace
 
 void find_unknown_device_keys(const toml::table& document, std::optional<UnknownKey>& first) {
-  constexpr std::array<std::pair<std::string_view, std::span<const std::string_view>>, 2> kArrays =
-      {{{"drive", kDriveKeys}, {"net", kNetKeys}}};
+  constexpr std::array<std::pair<std::string_view, std::span<const std::string_view>>, 3> kArrays =
+      {{{"drive", kDriveKeys}, {"net", kNetKeys}, {"share", kShareKeys}}};
   for (const auto& [name, keys] : kArrays) {
     const toml::array* array = document.get_as<toml::array>(name);
     if (array == nullptr) continue;
@@ -207,6 +288,7 @@ void find_unknown_device_keys(const toml::table& document, std::optional<Unknown
 Result<> read_devices(const Section& root, const std::filesystem::path& source, Config& config) {
   if (auto read = read_drives(root, source, config.drives); !read) return read;
   if (auto read = read_nets(root, config.nets); !read) return read;
+  if (auto read = read_shares(root, source, config.shares); !read) return read;
   if (auto read = read_enabled_table(root, "rng", config.rng.enabled); !read) return read;
   return read_enabled_table(root, "test_exit", config.test_exit.enabled);
 }
@@ -222,6 +304,28 @@ Result<> check_drive_files(const Section& root, const Config& config) {
     return fail(ExitCode::kDeviceInitializationFailure,
                 fmt::format("{}: {}: {}: {}", entry.at("path"), entry.name("path"),
                             printable(drive.path.string()), *why));
+  }
+  return {};
+}
+
+Result<> check_share_folders(const Section& root, const Config& config) {
+  const std::vector<Section> tables = root.sections("share").value();
+  for (size_t i = 0; i < config.shares.size(); ++i) {
+    const Config::Share& share = config.shares[i];
+    if (share.socket) continue;
+    struct stat info {};
+    std::string why;
+    if (stat(share.path.c_str(), &info) != 0) {
+      why = strerror(errno);
+    } else if (!S_ISDIR(info.st_mode)) {
+      why = "not a folder";
+    } else {
+      continue;
+    }
+    const Section& entry = tables[i];
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("{}: {}: {}: {}", entry.at("path"), entry.name("path"),
+                            printable(share.path.string()), why));
   }
   return {};
 }

@@ -163,4 +163,9 @@ Result<> read_devices(const Section& root, const std::filesystem::path& source, 
 // DEVICE_INITIALIZATION_FAILURE "file:line:column: drive[0].path: /abs/path: reason".
 Result<> check_drive_files(const Section& root, const Config& config);
 
+// Then each share's folder exists and is a folder (a socket, when given, is only looked at
+// when petrel connects to it). Failures are DEVICE_INITIALIZATION_FAILURE
+// "file:line:column: share[0].path: /abs/path: reason".
+Result<> check_share_folders(const Section& root, const Config& config);
+
 }  // namespace petrel::config_detail

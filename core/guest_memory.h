@@ -6,6 +6,7 @@
 #include <span>
 
 #include "core/error.h"
+#include "core/unique_fd.h"
 
 namespace petrel {
 
@@ -19,12 +20,16 @@ struct AddressRange {
   bool overlaps(const AddressRange& other) const;
 };
 
-// Guest RAM: one anonymous host mapping seen by the guest at `base`. Every access from
-// petrel's side goes through the checked calls below, so no guest-supplied address or
-// length can reach outside the mapping.
+// Guest RAM: one host mapping seen by the guest at `base`. Every access from petrel's side
+// goes through the checked calls below, so no guest-supplied address or length can reach
+// outside the mapping.
 class GuestMemory {
  public:
-  static Result<GuestMemory> allocate(uint64_t base, uint64_t size);
+  // kPrivate: anonymous memory only petrel maps. kShared: a memfd mapped MAP_SHARED, which
+  // petrel hands to vhost-user backends (virtiofsd) so they map the same pages.
+  enum class Sharing { kPrivate, kShared };
+  static Result<GuestMemory> allocate(uint64_t base, uint64_t size,
+                                      Sharing sharing = Sharing::kPrivate);
 
   GuestMemory(GuestMemory&& other) noexcept;
   GuestMemory& operator=(GuestMemory&& other) noexcept;
@@ -36,6 +41,8 @@ class GuestMemory {
   uint64_t base() const { return base_; }
   uint64_t size() const { return size_; }
   uint8_t* host_base() const { return host_; }
+  // The memfd behind shared memory (offset 0 is `base`); -1 for private memory.
+  int shared_fd() const { return fd_.get(); }
 
   // The host bytes behind [address, address + length), or nothing when any part of it
   // lies outside guest RAM (or the sum overflows).
@@ -45,12 +52,14 @@ class GuestMemory {
   bool write(uint64_t address, std::span<const uint8_t> data) const;
 
  private:
-  GuestMemory(uint64_t base, uint64_t size, uint8_t* host) : base_(base), size_(size), host_(host) {}
+  GuestMemory(uint64_t base, uint64_t size, uint8_t* host, UniqueFd fd)
+      : base_(base), size_(size), host_(host), fd_(std::move(fd)) {}
   void release();
 
   uint64_t base_ = 0;
   uint64_t size_ = 0;
   uint8_t* host_ = nullptr;
+  UniqueFd fd_;
 };
 
 }  // namespace petrel

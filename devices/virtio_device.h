@@ -17,6 +17,7 @@ namespace petrel::virtio {
 inline constexpr uint32_t kDeviceNet = 1;
 inline constexpr uint32_t kDeviceBlock = 2;
 inline constexpr uint32_t kDeviceEntropy = 4;
+inline constexpr uint32_t kDeviceFilesystem = 26;
 
 // A device's view of its queues while it serves them. Calls come on the device loop
 // thread, never concurrently for one device.
@@ -33,6 +34,21 @@ class QueueAccess {
   // The device hit something it cannot go on from (e.g. a malformed request it cannot
   // even answer): it needs a reset.
   virtual void device_failed(std::string_view why) = 0;
+  // For a device whose rings another process serves: it used buffers and wants the driver
+  // interrupted (it already applied the driver's suppression rules).
+  virtual void interrupt_driver() = 0;
+};
+
+// One ring as the driver configured it, for a device whose rings another process serves
+// (vhost-user). The transport has checked it: a power-of-two size, each part aligned and
+// inside guest RAM. Addresses are guest-physical.
+struct RingLayout {
+  uint32_t index;
+  uint16_t size;
+  uint64_t desc_table;
+  uint64_t avail_ring;
+  uint64_t used_ring;
+  int notify_fd;  // the eventfd a guest notify of this queue signals (KVM writes it)
 };
 
 // The device-type half of a virtio device (block, net, entropy, ...); the transport
@@ -43,8 +59,10 @@ class VirtioDevice {
 
   virtual uint32_t device_type() const = 0;
   virtual std::string_view name() const = 0;  // for logs: "virtio-blk vda"
-  // Device-specific feature bits; the transport adds the ring and version bits.
+  // Device-specific feature bits; the transport adds the ring and version bits...
   virtual uint64_t features() const = 0;
+  // ...those of them that this device can work with (a vhost-user backend may lack some).
+  virtual uint64_t transport_features(uint64_t offered) const { return offered; }
   virtual size_t queue_count() const = 0;
   virtual uint16_t queue_max_size(size_t) const { return 256; }
 
@@ -58,6 +76,14 @@ class VirtioDevice {
   virtual std::expected<void, std::string> activate(uint64_t) { return {}; }
   // The driver reset the device; in-flight work is finished (the transport waits).
   virtual void reset() {}
+
+  // True for a device whose rings another process serves (vhost-user): the transport then
+  // neither watches nor reads the notify eventfds, leaves the rings alone, and at DRIVER_OK
+  // calls start_rings() instead of activate() with every ready queue.
+  virtual bool rings_served_elsewhere() const { return false; }
+  virtual std::expected<void, std::string> start_rings(uint64_t, std::span<const RingLayout>) {
+    return {};
+  }
 
   // The driver notified `queue`: serve what it made available.
   virtual void serve(size_t queue, QueueAccess& queues) = 0;

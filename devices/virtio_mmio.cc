@@ -108,11 +108,15 @@ class MmioTransport::Access final : public QueueAccess {
 
   void device_failed(std::string_view why) override { transport_.mark_broken(why); }
 
+  void interrupt_driver() override { interrupt_ = true; }
+
   const std::vector<bool>& touched() const { return touched_; }
+  bool interrupt() const { return interrupt_; }
 
  private:
   MmioTransport& transport_;
   std::vector<bool> touched_;
+  bool interrupt_ = false;
 };
 
 Result<std::shared_ptr<MmioTransport>> MmioTransport::create(
@@ -161,7 +165,9 @@ std::vector<MmioTransport::Notifier> MmioTransport::notifiers() const {
 }
 
 Result<> MmioTransport::attach(EventLoop& loop) {
-  for (size_t i = 0; i < notify_fds_.size(); ++i) {
+  // Notifies of rings served elsewhere are for that process to read, not this loop.
+  const size_t watched_notifies = device_->rings_served_elsewhere() ? 0 : notify_fds_.size();
+  for (size_t i = 0; i < watched_notifies; ++i) {
     const int fd = notify_fds_[i].get();
     auto handler = [this, fd, i] {
       uint64_t count = 0;
@@ -183,7 +189,7 @@ Result<> MmioTransport::attach(EventLoop& loop) {
 }
 
 uint64_t MmioTransport::offered_features() const {
-  return device_->features() | kTransportFeatures;
+  return device_->features() | device_->transport_features(kTransportFeatures);
 }
 
 void MmioTransport::serve_queue(size_t queue) {
@@ -191,7 +197,7 @@ void MmioTransport::serve_queue(size_t queue) {
   if (!live_ || broken_ || queue >= queues_.size()) return;
   Access access(*this);
   device_->serve(queue, access);
-  finish_serving(access.touched());
+  finish_serving(access.touched(), access.interrupt());
 }
 
 void MmioTransport::serve_fd(size_t index) {
@@ -199,11 +205,10 @@ void MmioTransport::serve_fd(size_t index) {
   if (!live_ || broken_) return;
   Access access(*this);
   device_->serve_fd(index, access);
-  finish_serving(access.touched());
+  finish_serving(access.touched(), access.interrupt());
 }
 
-void MmioTransport::finish_serving(const std::vector<bool>& touched) {
-  bool wanted = false;
+void MmioTransport::finish_serving(const std::vector<bool>& touched, bool wanted) {
   for (size_t i = 0; i < queues_.size(); ++i) {
     // Every touched queue is asked, so each one's batch bookkeeping stays current.
     if (touched[i] && queues_[i].needs_interrupt()) wanted = true;
@@ -373,15 +378,21 @@ void MmioTransport::activate() {
     mark_broken("no guest memory");
     return;
   }
+  std::vector<RingLayout> rings;
   for (size_t i = 0; i < queues_.size(); ++i) {
-    if (!queues_[i].ready) continue;
-    if (auto r = queues_[i].activate(*memory_, driver_features_); !r) {
+    Virtqueue& q = queues_[i];
+    if (!q.ready) continue;
+    if (auto r = q.activate(*memory_, driver_features_); !r) {
       mark_broken(fmt::format("queue {}: {}", i, r.error()));
       return;
     }
+    rings.push_back({static_cast<uint32_t>(i), q.size(), q.desc_table, q.avail_ring, q.used_ring,
+                     notify_fds_[i].get()});
   }
-  if (auto r = device_->activate(driver_features_); !r) {
-    mark_broken(r.error());
+  auto started = device_->rings_served_elsewhere() ? device_->start_rings(driver_features_, rings)
+                                                   : device_->activate(driver_features_);
+  if (!started) {
+    mark_broken(started.error());
     return;
   }
   live_ = true;

@@ -50,6 +50,8 @@ class MmioTransport final : public MmioDevice {
 
   // Serves `queue` now, as its notify eventfd firing does (tests call it directly).
   void serve_queue(size_t queue);
+  // The same for the device's own fd number `index` of its watched_fds().
+  void serve_fd(size_t index);
 
   uint32_t device_type() const { return device_->device_type(); }
   uint32_t status() const { return status_.load(); }
@@ -67,9 +69,9 @@ class MmioTransport final : public MmioDevice {
   void write_status(uint32_t value);
   void activate();
   void reset();
-  void serve_fd(size_t index);
   // With queue_mutex_ held: interrupts the driver for queues whose used ring moved.
-  void finish_serving(const std::vector<bool>& touched);
+  // `wanted`: the device asked for an interrupt itself (its rings are served elsewhere).
+  void finish_serving(const std::vector<bool>& touched, bool wanted);
   void mark_broken(std::string_view why);
   void raise(uint32_t cause);
   Virtqueue* selected_queue();

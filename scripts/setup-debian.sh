@@ -18,6 +18,9 @@ packages=(
   # one for the unit tests, the arm64 one's static libz.a for the static binary.
   zlib1g-dev zlib1g-dev:arm64
   qemu-system-arm cpio gzip device-tree-compiler
+  # virtiofsd (/usr/lib/qemu/virtiofsd), which petrel starts for each [[share]]. The nested
+  # tests' emulated host gets the arm64 build of it from tests/nested/fetch-artifacts.sh.
+  qemu-system-common
   e2fsprogs  # mkfs.ext4 -d: the nested tests' ext4 root file system image
 )
 

@@ -9,6 +9,7 @@
 #include "devices/pl031.h"
 #include "devices/test_exit.h"
 #include "devices/virtio_block.h"
+#include "devices/virtio_fs.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
 
@@ -90,9 +91,11 @@ virtio::NetDevice::Mac default_mac(std::string_view name, size_t index) {
 }
 
 // The virtio devices a config asks for, in the order they get transports (and so guest
-// names): drives first, in config order, so the first drive is vda; then networks, rng.
-Result<std::vector<std::unique_ptr<virtio::VirtioDevice>>> make_virtio_devices(const Config& config,
-                                                                               bool describe_only) {
+// names): drives first, in config order, so the first drive is vda; then networks, rng,
+// shares. Without `memory` the devices are only described.
+Result<std::vector<std::unique_ptr<virtio::VirtioDevice>>> make_virtio_devices(
+    const Config& config, const GuestMemory* memory) {
+  const bool describe_only = memory == nullptr;
   std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
   for (size_t i = 0; i < config.drives.size(); ++i) {
     if (describe_only) {
@@ -120,6 +123,15 @@ Result<std::vector<std::unique_ptr<virtio::VirtioDevice>>> make_virtio_devices(c
       devices.push_back(std::make_unique<virtio::EntropyDevice>());
     }
   }
+  for (size_t i = 0; i < config.shares.size(); ++i) {
+    if (describe_only) {
+      devices.push_back(std::make_unique<DescribedOnly>(virtio::kDeviceFilesystem));
+      continue;
+    }
+    auto share = virtio::FsDevice::open(config.shares[i], i, *memory);
+    if (!share) return std::unexpected(share.error());
+    devices.push_back(std::move(*share));
+  }
   return devices;
 }
 
@@ -142,7 +154,7 @@ Result<std::unique_ptr<Board>> Board::build(const Config& config, BoardWiring wi
     if (auto r = board->bus_.add(std::move(test_exit)); !r) return std::unexpected(r.error());
   }
 
-  auto devices = make_virtio_devices(config, wiring.memory == nullptr);
+  auto devices = make_virtio_devices(config, wiring.memory);
   if (!devices) return std::unexpected(devices.error());
   if (devices->size() > kVirtioMaxDevices) {
     return fail(ExitCode::kBadConfig,

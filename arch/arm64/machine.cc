@@ -116,7 +116,10 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config, Cons
   auto vm = KvmVm::open(address_bits(ram.end()));
   if (!vm) return std::unexpected(vm.error());
   spdlog::debug("create: KVM VM open at {:.1f} ms", elapsed_since_start_ms());
-  auto memory = GuestMemory::allocate(ram.base, ram.size);
+  // vhost-user backends (virtiofsd) map guest RAM themselves: then it must be a memfd.
+  const auto sharing =
+      config.shares.empty() ? GuestMemory::Sharing::kPrivate : GuestMemory::Sharing::kShared;
+  auto memory = GuestMemory::allocate(ram.base, ram.size, sharing);
   if (!memory) return std::unexpected(memory.error());
   if (auto r = vm->map_memory(0, memory->base(), memory->size(), memory->host_base()); !r) {
     return std::unexpected(r.error());

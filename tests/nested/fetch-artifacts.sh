@@ -41,6 +41,12 @@ if [ -z "$kpkg" ]; then
 fi
 unpack "$(fetch "$kpkg")" "$cache/unpacked/kernel"
 unpack "$(fetch busybox-static)" "$cache/unpacked/busybox"
+# virtiofsd for the share cases: the arm64 build in qemu-system-common and the packages of
+# the shared libraries it loads (glibc, libseccomp, libcap-ng, GLib, libnuma, PCRE2), each
+# unpacked into a folder of its own; run.sh copies the few files it needs into L1.
+for pkg in qemu-system-common libc6 libseccomp2 libcap-ng0 libglib2.0-0 libnuma1 libpcre2-8-0; do
+  unpack "$(fetch "$pkg")" "$cache/unpacked/virtiofsd/$pkg"
+done
 
 kernel=$(ls "$cache/unpacked/kernel/boot/"vmlinuz-* | head -n1)
 ln -sf "$kernel" "$cache/Image"

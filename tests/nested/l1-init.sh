@@ -6,6 +6,25 @@
 # `RESULT <case> ...` line, then powers off, which ends QEMU on L0 (-no-reboot).
 # No `set -e`: as PID 1 this script must always reach the power-off.
 
+# First, / becomes a tmpfs: virtiofsd's sandbox (the share cases) pivot_root()s into the
+# shared folder, which the kernel refuses while / is the initramfs itself (rootfs, a mount
+# without a parent). Everything is moved onto a tmpfs, one top-level entry at a time (so
+# memory holds at most one extra copy of one), and switch_root starts this script again
+# there: like any installed host's /, it is then an ordinary mount.
+if [ "$$" = 1 ] && [ -z "${L1_ON_TMPFS:-}" ]; then
+  /bin/busybox mkdir -p /newroot
+  /bin/busybox mount -t tmpfs -o mode=0755 tmpfs /newroot
+  for entry in /*; do
+    case $entry in /newroot | /bin | /dev | /proc | /sys | /init) continue ;; esac
+    /bin/busybox mv "$entry" /newroot/
+  done
+  # switch_root wants to see /init on the old root before it empties it.
+  /bin/busybox cp -p /init /newroot/init
+  /bin/busybox mv /bin /newroot/
+  export L1_ON_TMPFS=1
+  exec /newroot/bin/busybox switch_root /newroot /init
+fi
+
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run
 /bin/busybox --install -s
 mount -t devtmpfs devtmpfs /dev 2>/dev/null

@@ -16,7 +16,8 @@ mount -t tmpfs tmpfs /tmp
 # The virtio drivers, modules in Debian's cloud kernel: mkinitramfs.sh copies them to
 # /lib/modules when it is given the kernel's modules. Loaded in dependency order (each
 # module's depends= line), silently: a missing or built-in one changes nothing here.
-for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng failover net_failover virtio_net; do
+for m in virtio_ring virtio virtio_mmio virtio_blk virtio-rng failover net_failover virtio_net \
+  fuse virtiofs; do
   if [ -f "/lib/modules/$m.ko" ]; then insmod "/lib/modules/$m.ko" >/dev/null 2>&1; fi
 done
 
@@ -181,6 +182,44 @@ cmd_rng() { # the virtio entropy device behind /dev/hwrng
   b=$(timeout 10 head -c 64 /dev/hwrng | od -An -tx1 | tr -d ' \n')
   echo "GUEST-RNG-SAMPLE $a"
   echo "GUEST-RNG-SAMPLE $b"
+  off
+}
+
+# --- virtio-fs: share_tag= on the kernel command line names the share (default hostdata) --
+
+share_mount() { # mounts the share on /mnt, or says why not
+  mkdir -p /mnt
+  if ! mount -t virtiofs "${share_tag:-hostdata}" /mnt 2>/tmp/mount.err; then
+    echo "GUEST-ERROR cannot mount virtiofs ${share_tag:-hostdata}: $(head -n 1 /tmp/mount.err)"
+    dmesg | grep -i -E 'virtio|fuse' | tail -n 5 | sed 's/^/GUEST-DMESG: /'
+    return 1
+  fi
+  echo "GUEST-SHARE-MOUNTED $(grep ' /mnt ' /proc/mounts | cut -d' ' -f1,3,4 | cut -d, -f1)"
+}
+cmd_share() { # reads from-host.txt, writes from-guest.txt (flushed), lists the folder
+  share_mount || off
+  echo "GUEST-SHARE-READ $(cat /mnt/from-host.txt)"
+  rc=1
+  echo "written by the guest $(cat /mnt/from-host.txt)" >/mnt/from-guest.txt && rc=0
+  echo "GUEST-SHARE-WRITE-RC $rc"
+  sync
+  echo "GUEST-SHARE-LS $(for f in /mnt/*; do printf '%s ' "${f##*/}"; done)"
+  umount /mnt
+  echo "GUEST-SHARE-UMOUNT-RC $?"
+  off
+}
+cmd_sharero() { # a read-only share: reads from-host.txt; a new file and an overwrite both fail
+  share_mount || off
+  echo "GUEST-SHARE-READ $(cat /mnt/from-host.txt)"
+  (echo "guest" >/mnt/from-guest.txt) 2>/tmp/w1.err
+  echo "GUEST-SHARE-CREATE-RC $?"
+  echo "GUEST-SHARE-CREATE-ERR $(head -n 1 /tmp/w1.err)"
+  (echo "guest" >>/mnt/from-host.txt) 2>/tmp/w2.err
+  echo "GUEST-SHARE-APPEND-RC $?"
+  echo "GUEST-SHARE-APPEND-ERR $(head -n 1 /tmp/w2.err)"
+  rm -f /mnt/from-host.txt 2>/dev/null
+  echo "GUEST-SHARE-RM-RC $?"
+  umount /mnt
   off
 }
 

@@ -396,3 +396,12 @@ expect_value() { # expect_value KEY VALUE: the last run's first stdout line "KEY
   _ev=$(stdout_value "$1")
   [ "$_ev" = "$2" ] || fail "stdout has '$1 $_ev', expected '$1 $2'"
 }
+
+# --- virtio-fs ----------------------------------------------------------------------------
+
+share_virtiofsds() { # the pids of every virtiofsd process (zombies included), space-separated
+  for _p in /proc/[0-9]*; do
+    [ "$(cat "$_p/comm" 2>/dev/null)" = virtiofsd ] && printf '%s ' "${_p#/proc/}"
+  done
+  return 0
+}

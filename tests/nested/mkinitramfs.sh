@@ -60,6 +60,7 @@ virtio_modules=(
   drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_mmio.ko
   drivers/block/virtio_blk.ko drivers/char/hw_random/virtio-rng.ko
   net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko
+  fs/fuse/fuse.ko fs/fuse/virtiofs.ko
 )
 
 guest() { # guest BUSYBOX OUT [MODULES [KO...]]

@@ -2,7 +2,8 @@
 # The nested KVM tests' entry point on L0 (an x86_64 machine without /dev/kvm):
 #   tests/nested/run.sh PETREL_ARM64_BINARY [CASE...]
 # Packs petrel, a guest kernel and initramfs (with the kernel's virtio modules), an ext4 root
-# file system image (/guest/rootfs.ext4), the bare-metal test guests (tests/guests/,
+# file system image (/guest/rootfs.ext4), virtiofsd with its libraries (the share cases), the
+# bare-metal test guests (tests/guests/,
 # as /guest/<name>.img) and the case scripts into an initramfs for L1, an arm64 Linux
 # that QEMU emulates with EL2 so it has a real /dev/kvm; boots it; reads the
 # `RESULT <case> ...` lines its console prints; prints one line per case and
@@ -135,6 +136,18 @@ if [ -f "$modules/kernel/drivers/net/tun.ko" ]; then
 else
   echo "nested: warning: no tun.ko in $modules (the net cases will fail)" >&2
 fi
+# virtiofsd for the share cases, a dynamically linked arm64 program: where petrel looks for
+# it, with the loader and libraries it needs in the multiarch folder the loader searches.
+vfs=$cache/unpacked/virtiofsd
+mkdir -p "$l1root/usr/lib/qemu" "$l1root/lib/aarch64-linux-gnu"
+cp "$vfs/qemu-system-common/usr/lib/qemu/virtiofsd" "$l1root/usr/lib/qemu/virtiofsd"
+for lib in ld-linux-aarch64.so.1 libc.so.6 libm.so.6 libseccomp.so.2 libcap-ng.so.0 \
+  libglib-2.0.so.0 libgmodule-2.0.so.0 libnuma.so.1 libpcre2-8.so.0; do
+  found=$(find "$vfs" -name "$lib" -path '*aarch64-linux-gnu*' | head -n 1)
+  [ -n "$found" ] || die "no $lib among the virtiofsd packages in $vfs"
+  cp -L "$found" "$l1root/lib/aarch64-linux-gnu/$lib"
+done
+ln -s aarch64-linux-gnu/ld-linux-aarch64.so.1 "$l1root/lib/ld-linux-aarch64.so.1"
 cp "$here/l1-init.sh" "$l1root/init"
 cp "$here/lib.sh" "$l1root/nested/lib.sh"
 cp "$here"/configs/*.toml "$l1root/nested/configs/"

@@ -1,5 +1,8 @@
 #include "core/guest_memory.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <span>
@@ -49,6 +52,30 @@ TEST_CASE("guest memory: allocate describes the range and starts zeroed", "[gues
   REQUIRE(memory.host_base() != nullptr);
   CHECK(memory.host_base()[0] == 0);
   CHECK(memory.host_base()[kSize - 1] == 0);
+}
+
+TEST_CASE("guest memory: private memory has no fd; shared memory is a memfd another mapping sees",
+          "[guest_memory]") {
+  CHECK(make_memory().shared_fd() == -1);
+  auto shared = GuestMemory::allocate(kBase, kSize, GuestMemory::Sharing::kShared);
+  REQUIRE(shared);
+  REQUIRE(shared->shared_fd() >= 0);
+  CHECK(reinterpret_cast<uintptr_t>(shared->host_base()) % (2 << 20) == 0);
+  CHECK(lseek(shared->shared_fd(), 0, SEEK_END) == static_cast<off_t>(kSize));
+  // What a vhost-user backend does with the fd: map it and see the guest's bytes.
+  void* other = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, shared->shared_fd(), 0);
+  REQUIRE(other != MAP_FAILED);
+  const uint8_t bytes[] = {1, 2, 3};
+  REQUIRE(shared->write(kEnd - 3, bytes));
+  CHECK(static_cast<uint8_t*>(other)[kSize - 2] == 2);
+  static_cast<uint8_t*>(other)[0] = 9;
+  uint8_t first = 0;
+  REQUIRE(shared->read(kBase, std::span(&first, 1)));
+  CHECK(first == 9);
+  munmap(other, kSize);
+  GuestMemory moved = std::move(*shared);
+  CHECK(moved.shared_fd() >= 0);
+  CHECK(shared->shared_fd() == -1);
 }
 
 TEST_CASE("guest memory: invalid sizes are refused", "[guest_memory]") {

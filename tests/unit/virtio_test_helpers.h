@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -40,8 +41,9 @@ inline constexpr uint64_t kDataOffset = 0x4'0000;
 // reading a neighbouring mapping. A guard is skipped if something already lives there.
 class GuardedMemory {
  public:
-  explicit GuardedMemory(uint64_t base = kRamBase, uint64_t size = kRamSize)
-      : memory_(allocate(base, size)) {
+  explicit GuardedMemory(uint64_t base = kRamBase, uint64_t size = kRamSize,
+                         GuestMemory::Sharing sharing = GuestMemory::Sharing::kPrivate)
+      : memory_(allocate(base, size, sharing)) {
     const auto host = reinterpret_cast<uintptr_t>(memory_.host_base());
     guards_[0] = map_guard(host - kGuardBytes);
     guards_[1] = map_guard(host + size);
@@ -66,8 +68,8 @@ class GuardedMemory {
 
  private:
   static constexpr size_t kGuardBytes = 64 * 1024;
-  static GuestMemory allocate(uint64_t base, uint64_t size) {
-    auto allocated = GuestMemory::allocate(base, size);
+  static GuestMemory allocate(uint64_t base, uint64_t size, GuestMemory::Sharing sharing) {
+    auto allocated = GuestMemory::allocate(base, size, sharing);
     REQUIRE(allocated);
     return std::move(*allocated);
   }
@@ -324,10 +326,12 @@ class DirectAccess final : public QueueAccess {
     ++returned;
   }
   void device_failed(std::string_view why) override { error = std::string(why); }
+  void interrupt_driver() override { ++interrupts; }
 
   bool failed() const { return error.has_value(); }
 
   int returned = 0;
+  int interrupts = 0;
   std::optional<std::string> error;
 
  private:
@@ -386,7 +390,14 @@ class MmioRig {
  public:
   static constexpr uint64_t kBase = 0x0a00'0000;
 
-  explicit MmioRig(std::unique_ptr<VirtioDevice> device) {
+  explicit MmioRig(std::unique_ptr<VirtioDevice> device) { attach(std::move(device)); }
+  // For a device that needs guest RAM to be made (vhost-user: shared memory).
+  MmioRig(GuestMemory::Sharing sharing,
+          const std::function<std::unique_ptr<VirtioDevice>(const GuestMemory&)>& make)
+      : ram(kRamBase, kRamSize, sharing) {
+    attach(make(ram.memory()));
+  }
+  void attach(std::unique_ptr<VirtioDevice> device) {
     auto created = MmioTransport::create(kBase, 16, std::move(device), &ram.memory(),
                                          std::make_unique<CountingInterrupt>(interrupt_count));
     REQUIRE(created);
