@@ -1,10 +1,11 @@
 #!/bin/sh
 # quick-mode: no config file, the guest from flags alone, as a kernel test loop runs it:
-# --kernel, --initrd, --vcpus, --memory, --drive, --test-exit and kernel arguments after
+# --kernel, --initrd, --vcpus, --memory, --drive, --share, --test-exit and kernel args after
 # `--`. The guest's check (it has 2 CPUs) reports through the test-exit device, so
 # petrel's status is the check's: 0 with --vcpus 2, 7 without. --drive PATH,ro,id=...
 # gives the guest that disk, read-only, with that serial. Mistakes in flags get the
 # config's own messages and codes, with the flag named where a file position would be.
+# case-timeout: 240
 . /nested/lib.sh
 GUEST="--kernel /guest/Image --initrd /guest/initrd.cpio.gz --memory 256M"
 # shellcheck disable=SC2086 # GUEST is a list of words
@@ -29,6 +30,17 @@ expect_value GUEST-VDA-BYTES 1048576
 expect_value GUEST-VDA-SERIAL "'QUICK-DISK'"
 expect_value GUEST-VDA-MD5 "$want"
 expect_stdout_lacks GUEST-ERROR
+
+# --share PATH,tag=TAG: the guest mounts L1's folder as virtiofs and writes a file back.
+dir=/tmp/quick-share
+rm -rf "$dir" && mkdir -p "$dir" && echo quick-token >"$dir/from-host.txt"
+# shellcheck disable=SC2086
+run_petrel "" 120 $GUEST --share "$dir,tag=quickdata" -- console=ttyS0 quiet guest_cmd=share share_tag=quickdata
+expect_exit 0
+expect_value GUEST-SHARE-READ quick-token
+expect_value GUEST-SHARE-WRITE-RC 0
+[ "$(cat "$dir/from-guest.txt" 2>/dev/null)" = "written by the guest quick-token" ] ||
+  fail "the guest's file is not in $dir"
 
 run_petrel "" 20 --kernel /guest/Image --vcpus 0
 expect_exit 3
