@@ -80,12 +80,13 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 ExitCode run_command(const RunOptions& options) {
   auto config = options.guest.load();
   if (!config) return report(config.error());
-  auto console = ConsoleSink::open(config->console);
-  if (!console) return report(console.error());
 
   auto lock =
       InstanceLock::acquire(options.runtime_dir.value_or(default_runtime_dir()), config->name);
   if (!lock) return report(lock.error());
+  // After the lock: a second run of a running guest must not truncate its console log.
+  auto console = ConsoleSink::open(config->console);
+  if (!console) return report(console.error());
 
   Lifecycle lifecycle(
       [&console](const Config& guest) { return arm64::create_machine(guest, *console); });

@@ -1,11 +1,12 @@
 #!/bin/sh
 # already-running: while a guest named "twin" runs, a second `petrel run` of the same
 # config exits 14 (ALREADY_RUNNING) at once, says so on stderr, and leaves the first one
-# alone; the first then stops cleanly on SIGTERM (exit 15).
+# alone, its console log included; the first then stops cleanly on SIGTERM (exit 15).
 . /nested/lib.sh
-start_petrel "$CONFIGS/twin.toml"
+log=$CASE_DIR/twin.log
+start_petrel "$CONFIGS/twin.toml" --console-log "$log"
 wait_stdout PETREL-GUEST-INIT-OK
-run_petrel "$CONFIGS/twin.toml" 20
+run_petrel "$CONFIGS/twin.toml" 20 --console-log "$log"
 expect_exit 14
 expect_stderr_has "already running"
 expect_stderr_has "twin"
@@ -20,4 +21,5 @@ finish_petrel 10
 expect_exit 15
 expect_stdout_has PETREL-GUEST-INIT-OK
 expect_stdout_count 1 1 PETREL-GUEST-INIT-OK
+grep -q PETREL-GUEST-INIT-OK "$log" || fail "the first guest's console log was truncated"
 pass
