@@ -144,6 +144,12 @@ ExitCode run_command(const RunOptions& options) {
       // With panic=-1 the kernel resets at once; the lifecycle code stays the reset's (32).
       spdlog::error("the guest kernel panicked: {}", panic_reason(*panic));
       report_console_lines(console->panic_context());
+    } else if (*ran == GuestExit::kReset && !console->printed()) {
+      // Typically a panic before the console driver is up (too little RAM for the kernel's
+      // reservations, a wrong root= with panic=-1): nothing to report but how to see it.
+      spdlog::warn(
+          "the guest reset before its console printed anything; add earlycon to the kernel "
+          "command line to see its early messages");
     }
     spdlog::info("guest {}", describe(*ran));
     return static_cast<ExitCode>(exit_code_for(*ran));

@@ -42,6 +42,7 @@ ConsoleSink::ConsoleSink(ConsoleSink&& other) noexcept
     : stdout_fd_(other.stdout_fd_), log_(std::move(other.log_)) {
   std::lock_guard lock(other.mutex_);
   log_failed_ = other.log_failed_;
+  printed_ = other.printed_;
   lines_ = std::move(other.lines_);
   current_ = std::move(other.current_);
   panic_ = std::move(other.panic_);
@@ -50,6 +51,7 @@ ConsoleSink::ConsoleSink(ConsoleSink&& other) noexcept
 
 void ConsoleSink::write(std::span<const uint8_t> bytes) {
   std::lock_guard lock(mutex_);
+  if (!bytes.empty()) printed_ = true;
   // A closed or broken stdout must not stop the guest; a failing log is said once.
   if (stdout_fd_ >= 0) write_all(stdout_fd_, bytes);
   if (log_ && !log_failed_ && !write_all(log_.get(), bytes)) {
@@ -78,6 +80,12 @@ void ConsoleSink::new_boot() {
   std::lock_guard lock(mutex_);
   panic_.reset();
   panic_context_.clear();
+  printed_ = false;
+}
+
+bool ConsoleSink::printed() const {
+  std::lock_guard lock(mutex_);
+  return printed_;
 }
 
 std::optional<std::string> ConsoleSink::panic() const {

@@ -46,6 +46,10 @@ class ConsoleSink {
   // mount), which the stack dump after it would push out of last_lines().
   std::vector<std::string> panic_context() const;
 
+  // Whether the guest has printed anything in this boot. A guest that resets or hangs
+  // before its console driver comes up prints nothing without `earlycon`.
+  bool printed() const;
+
   // The last lines the guest printed, oldest first; the last one may be unfinished.
   std::vector<std::string> last_lines() const;
 
@@ -56,6 +60,7 @@ class ConsoleSink {
   UniqueFd log_;
   mutable std::mutex mutex_;
   bool log_failed_ = false;
+  bool printed_ = false;
   std::deque<std::string> lines_;
   std::string current_;
   std::optional<std::string> panic_;

@@ -99,3 +99,12 @@ TEST_CASE("console sink: a kernel panic is recognised, and forgotten by the next
   CHECK_FALSE(sink.panic().has_value());
   CHECK(sink.panic_context().empty());
 }
+
+TEST_CASE("console sink: whether the guest printed anything, per boot") {
+  ConsoleSink sink(-1, UniqueFd());
+  CHECK_FALSE(sink.printed());
+  print(sink, "x");
+  CHECK(sink.printed());
+  sink.new_boot();
+  CHECK_FALSE(sink.printed());
+}

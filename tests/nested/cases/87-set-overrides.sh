@@ -15,6 +15,14 @@ run_petrel "$CONFIGS/boot-1cpu.toml" 60 --vcpus 2 --set console.mode=none
 expect_exit 0
 expect_stdout_empty
 
+# 100 MiB is a valid size, but Debian's kernel reserves 64 MiB for CMA and runs out of
+# memory before its console is up: the guest resets (panic=-1) having printed nothing, and
+# petrel says how to see why.
+run_petrel "$CONFIGS/boot-1cpu.toml" 60 --set machine.memory=100M
+expect_exit 32
+expect_stdout_empty
+expect_stderr_has "the guest reset before its console printed anything; add earlycon"
+
 run_petrel "$CONFIGS/boot-1cpu.toml" 20 --set machine.vcpu=2
 expect_exit 3
 expect_stderr_has "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory"
