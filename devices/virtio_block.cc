@@ -48,10 +48,6 @@ void put(std::span<uint8_t> config, size_t offset, T value) {
   std::memcpy(config.data() + offset, &value, sizeof(T));
 }
 
-std::unexpected<Error> init_failure(std::string message) {
-  return fail(ExitCode::kDeviceInitializationFailure, std::move(message));
-}
-
 // Whole-buffer positioned I/O over guest buffers, in IOV_MAX batches; false on an error
 // or an end of file inside the device's capacity.
 bool positioned_io(int fd, bool write, uint64_t offset,
@@ -87,8 +83,9 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::open(const Config::Drive& driv
   // One writer, or any number of readers: the lock goes with the fd, so it dies with us.
   if (flock(fd.get(), (drive.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return init_failure(fmt::format("drive {}: {} is in use by another process ({})", guest_name,
-                                      path, drive.read_only ? "a writer holds it" : "it holds a lock on it"));
+      return init_failure(
+          fmt::format("drive {}: {} is in use by another process ({})", guest_name, path,
+                      drive.read_only ? "a writer holds it" : "it holds a lock on it"));
     }
     return init_failure(
         fmt::format("drive {}: {}: cannot lock: {}", guest_name, path, strerror(errno)));

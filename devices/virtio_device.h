@@ -7,8 +7,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "core/error.h"
 #include "devices/virtqueue.h"
 
 namespace petrel::virtio {
@@ -18,6 +20,11 @@ inline constexpr uint32_t kDeviceNet = 1;
 inline constexpr uint32_t kDeviceBlock = 2;
 inline constexpr uint32_t kDeviceEntropy = 4;
 inline constexpr uint32_t kDeviceFilesystem = 26;
+
+// How a device reports a host resource it cannot set up (an image, a tap, virtiofsd).
+inline std::unexpected<Error> init_failure(std::string message) {
+  return fail(ExitCode::kDeviceInitializationFailure, std::move(message));
+}
 
 // A device's view of its queues while it serves them. Calls come on the device loop
 // thread, never concurrently for one device.

@@ -37,10 +37,6 @@ constexpr size_t kHeaderBytes = 12;
 // the Ethernet header and the virtio header.
 constexpr size_t kMaxFrameBytes = 65536 + 14 + 4 + kHeaderBytes;
 
-std::unexpected<Error> init_failure(std::string message) {
-  return fail(ExitCode::kDeviceInitializationFailure, std::move(message));
-}
-
 // Best effort: a tap we just created starts down, and a guest should find its link working.
 void bring_up(const std::string& tap) {
   const UniqueFd sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));

@@ -15,13 +15,11 @@
 #include <cstring>
 #include <thread>
 
+#include "devices/virtio_device.h"
+
 namespace petrel::virtio {
 
 namespace {
-
-std::unexpected<Error> init_failure(std::string message) {
-  return fail(ExitCode::kDeviceInitializationFailure, std::move(message));
-}
 
 // FUSE's option parser splits -o values at commas: a folder name with one is escaped.
 std::string escape_option(const std::string& value) {
