@@ -80,6 +80,16 @@ std::unexpected<Error> bad_override(const ConfigOverride& entry, std::string_vie
               fmt::format("{}: {}: {}", printable(entry.origin), printable(entry.key), message));
 }
 
+// The array a "name[N]" or "name[]" segment names, or null; for "name[]" it is created when
+// absent, under `key`.
+toml::array* entry_array(toml::table& table, const KeySegment& segment, toml::key key) {
+  toml::node* node = table.get(segment.name);
+  if (node == nullptr && segment.kind == KeySegment::Kind::kNewEntry) {
+    node = &table.insert_or_assign(std::move(key), toml::array{}).first->second;
+  }
+  return node == nullptr ? nullptr : node->as_array();
+}
+
 // The table a non-final segment names, created when absent.
 Result<toml::table*> descend(toml::table& table, const KeySegment& segment,
                              const ConfigOverride& entry) {
@@ -94,11 +104,7 @@ Result<toml::table*> descend(toml::table& table, const KeySegment& segment,
     }
     return node->as_table();
   }
-  toml::node* node = table.get(segment.name);
-  if (node == nullptr && segment.kind == KeySegment::Kind::kNewEntry) {
-    node = &table.insert_or_assign(segment.name, toml::array{}).first->second;
-  }
-  toml::array* array = node == nullptr ? nullptr : node->as_array();
+  toml::array* array = entry_array(table, segment, toml::key(segment.name));
   if (array == nullptr) {
     return bad_override(entry, fmt::format("there is no array of tables {}", segment.name));
   }
@@ -145,11 +151,7 @@ Result<> apply_one(toml::table& document, const ConfigOverride& entry) {
     table->insert_or_assign(std::move(key), std::move(value));
     return {};
   }
-  toml::node* node = table->get(last.name);
-  if (node == nullptr && last.kind == KeySegment::Kind::kNewEntry) {
-    node = &table->insert_or_assign(std::move(key), toml::array{}).first->second;
-  }
-  toml::array* array = node == nullptr ? nullptr : node->as_array();
+  toml::array* array = entry_array(*table, last, std::move(key));
   if (array == nullptr) {
     return bad_override(entry, fmt::format("there is no array {}", last.name));
   }
