@@ -4,7 +4,7 @@
 # without /dev/kvm.
 #
 # It boots an emulated arm64 host (L1, QEMU TCG with EL2, so it has a real /dev/kvm; the
-# QEMU line of tests/nested/run.sh) whose /init (bench/l1-init.sh) boots one L2 guest
+# QEMU line of scripts/l1-qemu.sh) whose /init (bench/l1-init.sh) boots one L2 guest
 # (Debian's cloud arm64 kernel, a busybox initramfs with bench/l2-init.sh, 1 vCPU, 256M,
 # `quiet`, powers off as soon as its /init printed PETREL-GUEST-INIT-OK) alternately with
 # petrel and with Debian's own arm64 QEMU (qemu-system-arm:arm64 and its libraries,
@@ -182,11 +182,10 @@ rm -rf "$l1root"
 bound=${BENCH_L1_TIMEOUT:-$((180 + (runs + warmup) * 4 * (run_timeout + 5)))}
 echo "bench: booting L1: $runs measured run(s) + $warmup warm-up per launcher and figure" \
   "(${disk_mib} MiB drive; bound ${bound}s, console log $log)" >&2
-# The QEMU line of tests/nested/run.sh (keep them in step).
-# shellcheck disable=SC2054 # the commas belong to -M's value
-qemu=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max -smp 2 -m 2G
-  -nographic -no-reboot -kernel "$cache/Image" -initrd "$work/l1-initrd.cpio.gz"
-  -append "console=ttyAMA0 quiet panic=-1")
+# shellcheck source=scripts/l1-qemu.sh
+. "$root/scripts/l1-qemu.sh"
+l1_qemu "$cache/Image" "$work/l1-initrd.cpio.gz"
+qemu=("${L1_QEMU[@]}")
 progress() { # one stderr line per finished run while L1 works (or all of it: BENCH_VERBOSE=1)
   local line field summary
   while IFS= read -r line; do

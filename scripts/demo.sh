@@ -53,8 +53,8 @@ rm -rf "$l1root"
 echo "demo: booting an emulated arm64 host (about 10-30 s), then petrel and the guest's shell." \
   "Leave with 'poweroff -f' in the guest; Ctrl-A Ctrl-A x stops petrel; Ctrl-A x quits QEMU" \
   "(the emulated host) at once." >&2
-# The QEMU line of tests/nested/run.sh, with the terminal attached (keep them in step).
-# shellcheck disable=SC2054 # the commas belong to -M's value
-exec qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max -smp 2 -m 2G \
-  -nographic -no-reboot -kernel "$cache/Image" -initrd "$work/l1-initrd.cpio.gz" \
-  -append "console=ttyAMA0 quiet panic=-1"
+# The same emulated host as the nested tests, with the terminal attached.
+# shellcheck source=scripts/l1-qemu.sh
+. "$root/scripts/l1-qemu.sh"
+l1_qemu "$cache/Image" "$work/l1-initrd.cpio.gz"
+exec "${L1_QEMU[@]}"

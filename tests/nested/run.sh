@@ -176,10 +176,10 @@ mkcpio "$l1root" "$work/l1-initrd.cpio.gz"
 
 # --- boot L1 -------------------------------------------------------------------------------
 echo "nested: booting L1 for ${#names[@]} case(s): ${names[*]} (bound ${bound}s, console log $log)" >&2
-# shellcheck disable=SC2054 # the commas belong to -M's value
-qemu=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max -smp 2 -m 2G
-  -nographic -no-reboot -kernel "$cache/Image" -initrd "$work/l1-initrd.cpio.gz"
-  -append "console=ttyAMA0 quiet panic=-1")
+# shellcheck source=scripts/l1-qemu.sh
+. "$root/scripts/l1-qemu.sh"
+l1_qemu "$cache/Image" "$work/l1-initrd.cpio.gz"
+qemu=("${L1_QEMU[@]}")
 start=$(date +%s)
 set +e
 if [ "${NESTED_VERBOSE:-0}" = 1 ]; then
