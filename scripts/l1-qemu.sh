@@ -9,7 +9,7 @@
 # to stdio multiplexed with the monitor as -nographic has it (Ctrl-A x quits QEMU).
 l1_qemu() {
   local kernel=$1 initrd=$2
-  # shellcheck disable=SC2054 # the commas belong to -M's value
+  # shellcheck disable=SC2054,SC2034 # the commas belong to -M's value; L1_QEMU is for the caller
   L1_QEMU=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max -smp 2 -m 2G
     -nodefaults -no-user-config -nographic -serial mon:stdio -no-reboot
     -kernel "$kernel" -initrd "$initrd" -append "console=ttyAMA0 quiet panic=-1")
