@@ -9,8 +9,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "arch/arm64/board.h"
-#include "arch/arm64/machine.h"
+#include "arch/machine.h"
 #include "cmd/supervisor.h"
 #include "cmd/terminal.h"
 #include "core/config.h"
@@ -89,7 +88,7 @@ ExitCode run_command(const RunOptions& options) {
   if (!console) return report(console.error());
 
   Lifecycle lifecycle(
-      [&console](const Config& guest) { return arm64::create_machine(guest, *console); });
+      [&console](const Config& guest) { return arch::create_machine(guest, *console); });
   Supervisor supervisor(
       [&lifecycle] {
         notify_systemd("STOPPING=1");
@@ -162,9 +161,7 @@ ExitCode check_command(const GuestFlags& guest) {
   if (!config) return report(config.error());
   // The boot payloads too, so `check` catches a kernel that is not an arm64 Image, a
   // truncated or corrupt Image.gz (decompressed whole here), or a RAM size too small for it.
-  if (auto plan = arm64::plan_boot(*config, arm64::KernelCheck::kWhole); !plan) {
-    return report(plan.error());
-  }
+  if (auto boot = arch::check_boot(*config); !boot) return report(boot.error());
   fmt::print("{}: ok\n", guest.source_name());
   return ExitCode::kPoweredOff;
 }
@@ -172,21 +169,7 @@ ExitCode check_command(const GuestFlags& guest) {
 ExitCode dtb_command(const GuestFlags& guest, const std::filesystem::path& output) {
   auto config = guest.load();
   if (!config) return report(config.error());
-  auto plan = arm64::plan_boot(*config);
-  if (!plan) return report(plan.error());
-
-  // Without KVM: interrupt lines that go nowhere, and the MPIDRs KVM would assign.
-  struct UnconnectedLine final : InterruptLine {
-    void set_level(bool) override {}
-  };
-  arm64::BoardWiring wiring;
-  wiring.lines = [](uint32_t) { return std::make_unique<UnconnectedLine>(); };
-  wiring.console_output = [](std::span<const uint8_t>) {};
-  auto board = arm64::Board::build(*config, std::move(wiring));
-  if (!board) return report(board.error());
-  std::vector<uint64_t> mpidrs;
-  for (uint32_t i = 0; i < config->machine.vcpus; ++i) mpidrs.push_back(arm64::default_mpidr(i));
-  auto tree = (*board)->device_tree(*config, *plan, mpidrs, arm64::GicVersion::kV3);
+  auto tree = arch::describe_machine(*config);
   if (!tree) return report(tree.error());
 
   // Written to a temporary name and renamed, so a failure never leaves half a file.

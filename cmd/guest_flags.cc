@@ -136,16 +136,15 @@ Result<std::vector<ConfigOverride>> GuestFlags::overrides() const {
 }
 
 Result<Config> GuestFlags::load() const {
-  auto keys = overrides();
-  if (!keys) return std::unexpected(keys.error());
-  if (config_) return load_config(*config_, *keys);
-  const bool kernel_given = std::ranges::any_of(
-      *keys, [](const ConfigOverride& key) { return key.key == "boot.kernel"; });
+  auto keys = TRY(overrides());
+  if (config_) return load_config(*config_, keys);
+  const bool kernel_given =
+      std::ranges::any_of(keys, [](const ConfigOverride& key) { return key.key == "boot.kernel"; });
   if (!kernel_given) {
     return fail(ExitCode::kBadConfig,
                 "no guest given: name a config file, or a kernel with --kernel (quick mode)");
   }
-  return config_from_overrides(*keys);
+  return config_from_overrides(keys);
 }
 
 }  // namespace petrel

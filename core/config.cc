@@ -70,14 +70,13 @@ bool valid_name(std::string_view name) {
 constexpr std::string_view kNameRule = "letters, digits, '.', '_' or '-', 1 to 64 of them";
 
 Result<> read_top_level(const Section& root, const std::filesystem::path& source, Config& config) {
-  auto name = root.string("name");
-  if (!name) return std::unexpected(name.error());
-  if (*name) {
-    if (!valid_name(**name)) {
+  auto name = TRY(root.string("name"));
+  if (name) {
+    if (!valid_name(*name)) {
       return root.bad("name",
-                      fmt::format("{} is not a valid name ({})", quote_value(**name), kNameRule));
+                      fmt::format("{} is not a valid name ({})", quote_value(*name), kNameRule));
     }
-    config.name = **name;
+    config.name = *name;
   } else if (source.empty()) {
     // Quick mode: parallel test loops must not trip over each other's instance lock.
     config.name = fmt::format("petrel-{}", getpid());
@@ -90,10 +89,9 @@ Result<> read_top_level(const Section& root, const std::filesystem::path& source
                       root.file(), quote_value(config.name), kNameRule));
     }
   }
-  auto on_reset = config_detail::choice<OnReset>(
-      root, "on_reset", {{"exit", OnReset::kExit}, {"restart", OnReset::kRestart}});
-  if (!on_reset) return std::unexpected(on_reset.error());
-  config.on_reset = on_reset->value_or(OnReset::kExit);
+  const auto on_reset = TRY(config_detail::choice<OnReset>(
+      root, "on_reset", {{"exit", OnReset::kExit}, {"restart", OnReset::kRestart}}));
+  config.on_reset = on_reset.value_or(OnReset::kExit);
   return {};
 }
 
@@ -126,49 +124,41 @@ Result<uint64_t> read_memory(const Section& machine) {
 }
 
 Result<> read_machine(const Section& root, Config::Machine& machine) {
-  auto section = root.section("machine", false);
-  if (!section) return std::unexpected(section.error());
-  if (!*section) return {};
-  const Section& table = **section;
-  auto vcpus = table.get<int64_t>("vcpus", "an integer");
-  if (!vcpus) return std::unexpected(vcpus.error());
-  if (*vcpus) {
-    if (**vcpus < 1 || **vcpus > kMaxConfigVcpus) {
-      return table.bad("vcpus", fmt::format("{} is out of range 1..{}", **vcpus, kMaxConfigVcpus));
+  auto section = TRY(root.section("machine", false));
+  if (!section) return {};
+  const Section& table = *section;
+  auto vcpus = TRY(table.get<int64_t>("vcpus", "an integer"));
+  if (vcpus) {
+    if (*vcpus < 1 || *vcpus > kMaxConfigVcpus) {
+      return table.bad("vcpus", fmt::format("{} is out of range 1..{}", *vcpus, kMaxConfigVcpus));
     }
-    machine.vcpus = static_cast<uint32_t>(**vcpus);
+    machine.vcpus = static_cast<uint32_t>(*vcpus);
   }
   if (table.find("memory") != nullptr) {
-    auto memory = read_memory(table);
-    if (!memory) return std::unexpected(memory.error());
-    machine.memory_bytes = *memory;
+    auto memory = TRY(read_memory(table));
+    machine.memory_bytes = memory;
   }
   return {};
 }
 
 Result<> read_console(const Section& root, const std::filesystem::path& source,
                       Config::Console& console) {
-  auto section = root.section("console", false);
-  if (!section) return std::unexpected(section.error());
-  if (!*section) return {};
-  auto mode = config_detail::choice<ConsoleMode>(
-      **section, "mode", {{"stdio", ConsoleMode::kStdio}, {"none", ConsoleMode::kNone}});
-  if (!mode) return std::unexpected(mode.error());
-  console.mode = mode->value_or(ConsoleMode::kStdio);
-  auto log = config_detail::read_path(**section, "log", source);
-  if (!log) return std::unexpected(log.error());
-  console.log = *log;
+  auto section = TRY(root.section("console", false));
+  if (!section) return {};
+  const auto mode = TRY(config_detail::choice<ConsoleMode>(
+      *section, "mode", {{"stdio", ConsoleMode::kStdio}, {"none", ConsoleMode::kNone}}));
+  console.mode = mode.value_or(ConsoleMode::kStdio);
+  auto log = TRY(config_detail::read_path(*section, "log", source));
+  console.log = log;
   return {};
 }
 
 Result<> read_boot(const Section& root, const std::filesystem::path& source, Config::Boot& boot) {
-  auto section = root.section("boot", true);
-  if (!section) return std::unexpected(section.error());
-  const Section& table = **section;
+  auto section = TRY(root.section("boot", true));
+  const Section& table = *section;
 
-  auto cmdline = table.string("cmdline");
-  if (!cmdline) return std::unexpected(cmdline.error());
-  boot.cmdline = cmdline->value_or("");
+  auto cmdline = TRY(table.string("cmdline"));
+  boot.cmdline = cmdline.value_or("");
   if (boot.cmdline.find('\0') != std::string::npos) {
     return table.bad("cmdline", "contains a NUL character");
   }
@@ -177,13 +167,11 @@ Result<> read_boot(const Section& root, const std::filesystem::path& source, Con
                                             boot.cmdline.size(), kMaxCmdlineBytes - 1));
   }
 
-  auto kernel = config_detail::read_path(table, "kernel", source);
-  if (!kernel) return std::unexpected(kernel.error());
-  if (!*kernel) return table.missing("kernel", "key");
-  auto initrd = config_detail::read_path(table, "initrd", source);
-  if (!initrd) return std::unexpected(initrd.error());
-  boot.kernel = **kernel;
-  boot.initrd = *initrd;
+  auto kernel = TRY(config_detail::read_path(table, "kernel", source));
+  if (!kernel) return table.missing("kernel", "key");
+  auto initrd = TRY(config_detail::read_path(table, "initrd", source));
+  boot.kernel = *kernel;
+  boot.initrd = initrd;
   return {};
 }
 
@@ -199,7 +187,7 @@ Result<> check_boot_files(const Section& root, const Config::Boot& boot) {
                 fmt::format("{}: {}: {}: {}", table.at(key), table.name(key),
                             printable(path.string()), *why));
   };
-  if (auto usable = check("kernel", boot.kernel); !usable) return usable;
+  TRY(check("kernel", boot.kernel));
   if (boot.initrd) return check("initrd", *boot.initrd);
   return {};
 }
@@ -274,40 +262,29 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
                             printable(error.description())));
   }
   toml::table& document = parsed.table();
-  if (auto applied = config_detail::apply_overrides(document, overrides); !applied) {
-    return std::unexpected(applied.error());
-  }
+  TRY(config_detail::apply_overrides(document, overrides));
   if (auto unknown = first_unknown_key(file, document)) return std::unexpected(*unknown);
 
   const Section root(file, document, "");
   Config config;
   config.source = source;
-  if (auto read = read_top_level(root, source, config); !read) return std::unexpected(read.error());
-  if (auto read = read_machine(root, config.machine); !read) return std::unexpected(read.error());
-  if (auto read = read_console(root, source, config.console); !read)
-    return std::unexpected(read.error());
-  if (auto read = read_boot(root, source, config.boot); !read) return std::unexpected(read.error());
-  if (auto read = config_detail::read_devices(root, source, config); !read) {
-    return std::unexpected(read.error());
-  }
+  TRY(read_top_level(root, source, config));
+  TRY(read_machine(root, config.machine));
+  TRY(read_console(root, source, config.console));
+  TRY(read_boot(root, source, config.boot));
+  TRY(config_detail::read_devices(root, source, config));
   // Files last, so a config mistake wins over a missing file: the kernel and initrd, then
   // the drive images.
-  if (auto files = check_boot_files(root, config.boot); !files)
-    return std::unexpected(files.error());
-  if (auto files = config_detail::check_drive_files(root, config); !files) {
-    return std::unexpected(files.error());
-  }
-  if (auto folders = config_detail::check_share_folders(root, config); !folders) {
-    return std::unexpected(folders.error());
-  }
+  TRY(check_boot_files(root, config.boot));
+  TRY(config_detail::check_drive_files(root, config));
+  TRY(config_detail::check_share_folders(root, config));
   return config;
 }
 
 Result<Config> load_config(const std::filesystem::path& file,
                            std::span<const ConfigOverride> overrides) {
-  auto text = read_config_file(file);
-  if (!text) return std::unexpected(text.error());
-  return parse_config(*text, file, overrides);
+  auto text = TRY(read_config_file(file));
+  return parse_config(text, file, overrides);
 }
 
 Result<Config> config_from_overrides(std::span<const ConfigOverride> overrides) {

@@ -34,28 +34,24 @@ constexpr std::array<std::string_view, 1> kEnabledOnlyKeys = {"enabled"};
 // The entries of [[key]], at most `limit` of them.
 Result<std::vector<Section>> entries(const Section& root, std::string_view key, size_t limit,
                                      std::string_view plural) {
-  auto tables = root.sections(key);
-  if (!tables) return std::unexpected(tables.error());
-  if (tables->size() > limit) {
-    return (*tables)[limit].bad_table(fmt::format("more than {} {}", limit, plural));
+  auto tables = TRY(root.sections(key));
+  if (tables.size() > limit) {
+    return tables[limit].bad_table(fmt::format("more than {} {}", limit, plural));
   }
   return tables;
 }
 
 Result<Config::Drive> read_drive(const Section& entry, const std::filesystem::path& source) {
   Config::Drive drive;
-  auto path = read_path(entry, "path", source);
-  if (!path) return std::unexpected(path.error());
-  if (!*path) return entry.missing("path", "key");
-  drive.path = std::move(**path);
+  auto path = TRY(read_path(entry, "path", source));
+  if (!path) return entry.missing("path", "key");
+  drive.path = std::move(*path);
 
-  auto read_only = entry.boolean("read_only");
-  if (!read_only) return std::unexpected(read_only.error());
-  drive.read_only = read_only->value_or(false);
+  auto read_only = TRY(entry.boolean("read_only"));
+  drive.read_only = read_only.value_or(false);
 
-  auto id = entry.string("id");
-  if (!id) return std::unexpected(id.error());
-  drive.id = id->value_or("");
+  auto id = TRY(entry.string("id"));
+  drive.id = id.value_or("");
   // The guest gets the id as raw bytes (VIRTIO_BLK_T_GET_ID) and shows it in
   // /sys/block/vd*/serial and /dev/disk/by-id: no room for more, nor for control bytes.
   if (drive.id.size() > kMaxDriveIdBytes) {
@@ -70,21 +66,19 @@ Result<Config::Drive> read_drive(const Section& entry, const std::filesystem::pa
 
 Result<> read_drives(const Section& root, const std::filesystem::path& source,
                      std::vector<Config::Drive>& drives) {
-  auto tables = entries(root, "drive", kMaxDrives, "drives");
-  if (!tables) return std::unexpected(tables.error());
-  for (size_t i = 0; i < tables->size(); ++i) {
-    const Section& entry = (*tables)[i];
-    auto drive = read_drive(entry, source);
-    if (!drive) return std::unexpected(drive.error());
+  auto tables = TRY(entries(root, "drive", kMaxDrives, "drives"));
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const Section& entry = tables[i];
+    auto drive = TRY(read_drive(entry, source));
     // Two devices on one image would corrupt it; the second would not even get its lock.
     // Paths are compared as written, made absolute and normal, not through links.
     for (size_t earlier = 0; earlier < i; ++earlier) {
-      if (drives[earlier].path == drive->path) {
+      if (drives[earlier].path == drive.path) {
         return entry.bad("path", fmt::format("{} is already used by drive[{}]",
-                                             printable(drive->path.string()), earlier));
+                                             printable(drive.path.string()), earlier));
       }
     }
-    drives.push_back(std::move(*drive));
+    drives.push_back(std::move(drive));
   }
   return {};
 }
@@ -128,29 +122,27 @@ std::optional<std::array<uint8_t, 6>> parse_mac(std::string_view text) {
 
 Result<Config::Net> read_net(const Section& entry) {
   Config::Net net;
-  auto tap = entry.string("tap");
-  if (!tap) return std::unexpected(tap.error());
-  if (!*tap) return entry.missing("tap", "key");
-  if (auto valid = check_tap_name(entry, **tap); !valid) return std::unexpected(valid.error());
-  net.tap = std::move(**tap);
+  auto tap = TRY(entry.string("tap"));
+  if (!tap) return entry.missing("tap", "key");
+  TRY(check_tap_name(entry, *tap));
+  net.tap = std::move(*tap);
 
-  auto text = entry.string("mac");
-  if (!text) return std::unexpected(text.error());
-  if (*text) {
-    const auto mac = parse_mac(**text);
+  auto text = TRY(entry.string("mac"));
+  if (text) {
+    const auto mac = parse_mac(*text);
     if (!mac) {
       return entry.bad("mac", fmt::format("{} is not a MAC address (six hex pairs separated by "
                                           "':', e.g. \"52:54:00:12:34:56\")",
-                                          quote_value(**text)));
+                                          quote_value(*text)));
     }
     // Bit 0 of the first byte marks a group address, which no interface may have; nor may
     // it have all zeros (Linux's is_valid_ether_addr()).
     if (((*mac)[0] & 1) != 0) {
       return entry.bad("mac", fmt::format("{} is a multicast address (the first byte must be even)",
-                                          quote_value(**text)));
+                                          quote_value(*text)));
     }
     if (std::ranges::all_of(*mac, [](uint8_t byte) { return byte == 0; })) {
-      return entry.bad("mac", fmt::format("{} is the all-zero address", quote_value(**text)));
+      return entry.bad("mac", fmt::format("{} is the all-zero address", quote_value(*text)));
     }
     net.mac = *mac;
   }
@@ -158,20 +150,18 @@ Result<Config::Net> read_net(const Section& entry) {
 }
 
 Result<> read_nets(const Section& root, std::vector<Config::Net>& nets) {
-  auto tables = entries(root, "net", kMaxNets, "nets");
-  if (!tables) return std::unexpected(tables.error());
-  for (size_t i = 0; i < tables->size(); ++i) {
-    const Section& entry = (*tables)[i];
-    auto net = read_net(entry);
-    if (!net) return std::unexpected(net.error());
+  auto tables = TRY(entries(root, "net", kMaxNets, "nets"));
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const Section& entry = tables[i];
+    auto net = TRY(read_net(entry));
     // A tap interface carries one device's frames: the second open would fail with EBUSY.
     for (size_t earlier = 0; earlier < i; ++earlier) {
-      if (nets[earlier].tap == net->tap) {
+      if (nets[earlier].tap == net.tap) {
         return entry.bad(
-            "tap", fmt::format("{} is already used by net[{}]", quote_value(net->tap), earlier));
+            "tap", fmt::format("{} is already used by net[{}]", quote_value(net.tap), earlier));
       }
     }
-    nets.push_back(std::move(*net));
+    nets.push_back(std::move(net));
   }
   return {};
 }
@@ -193,61 +183,55 @@ Result<> check_share_tag(const Section& entry, const std::string& tag) {
 
 Result<Config::Share> read_share(const Section& entry, const std::filesystem::path& source) {
   Config::Share share;
-  auto socket = read_path(entry, "socket", source);
-  if (!socket) return std::unexpected(socket.error());
-  auto path = read_path(entry, "path", source);
-  if (!path) return std::unexpected(path.error());
-  auto read_only = entry.boolean("read_only");
-  if (!read_only) return std::unexpected(read_only.error());
-  share.read_only = read_only->value_or(false);
-  if (*socket) {
+  auto socket = TRY(read_path(entry, "socket", source));
+  auto path = TRY(read_path(entry, "path", source));
+  auto read_only = TRY(entry.boolean("read_only"));
+  share.read_only = read_only.value_or(false);
+  if (socket) {
     // sockaddr_un holds the path with its NUL.
-    if ((*socket)->native().size() >= sizeof(sockaddr_un::sun_path)) {
+    if ((socket)->native().size() >= sizeof(sockaddr_un::sun_path)) {
       return entry.bad(
           "socket", fmt::format("{} is longer than the {} bytes of a socket path",
-                                printable((*socket)->string()), sizeof(sockaddr_un::sun_path) - 1));
+                                printable((socket)->string()), sizeof(sockaddr_un::sun_path) - 1));
     }
     // The virtiofsd behind a socket serves the folder and the access its own command line
     // chose; petrel could not honour either.
-    if (*path) return entry.bad("path", "not with socket: that virtiofsd chose its folder");
+    if (path) return entry.bad("path", "not with socket: that virtiofsd chose its folder");
     if (share.read_only) {
       return entry.bad("read_only",
                        "not with socket: start that virtiofsd on a read-only folder instead");
     }
-    share.socket = std::move(**socket);
+    share.socket = std::move(*socket);
   } else {
-    if (!*path) return entry.missing("path", "key");
-    share.path = std::move(**path);
+    if (!path) return entry.missing("path", "key");
+    share.path = std::move(*path);
   }
 
-  auto tag = entry.string("tag");
-  if (!tag) return std::unexpected(tag.error());
-  if (!*tag) return entry.missing("tag", "key");
-  if (auto valid = check_share_tag(entry, **tag); !valid) return std::unexpected(valid.error());
-  share.tag = std::move(**tag);
+  auto tag = TRY(entry.string("tag"));
+  if (!tag) return entry.missing("tag", "key");
+  TRY(check_share_tag(entry, *tag));
+  share.tag = std::move(*tag);
   return share;
 }
 
 Result<> read_shares(const Section& root, const std::filesystem::path& source,
                      std::vector<Config::Share>& shares) {
-  auto tables = entries(root, "share", kMaxShares, "shares");
-  if (!tables) return std::unexpected(tables.error());
-  for (size_t i = 0; i < tables->size(); ++i) {
-    const Section& entry = (*tables)[i];
-    auto share = read_share(entry, source);
-    if (!share) return std::unexpected(share.error());
+  auto tables = TRY(entries(root, "share", kMaxShares, "shares"));
+  for (size_t i = 0; i < tables.size(); ++i) {
+    const Section& entry = tables[i];
+    auto share = TRY(read_share(entry, source));
     // The guest finds a share by its tag alone; a virtiofsd serves one connection.
     for (size_t earlier = 0; earlier < i; ++earlier) {
-      if (shares[earlier].tag == share->tag) {
-        return entry.bad("tag", fmt::format("{} is already used by share[{}]",
-                                            quote_value(share->tag), earlier));
+      if (shares[earlier].tag == share.tag) {
+        return entry.bad(
+            "tag", fmt::format("{} is already used by share[{}]", quote_value(share.tag), earlier));
       }
-      if (share->socket && shares[earlier].socket == share->socket) {
+      if (share.socket && shares[earlier].socket == share.socket) {
         return entry.bad("socket", fmt::format("{} is already used by share[{}]",
-                                               printable(share->socket->string()), earlier));
+                                               printable(share.socket->string()), earlier));
       }
     }
-    shares.push_back(std::move(*share));
+    shares.push_back(std::move(share));
   }
   return {};
 }
@@ -255,12 +239,10 @@ Result<> read_shares(const Section& root, const std::filesystem::path& source,
 // [rng], [test_exit]: the table alone asks for the device; `enabled = false` keeps it in
 // the file but off.
 Result<> read_enabled_table(const Section& root, std::string_view name, bool& enabled) {
-  auto section = root.section(name, false);
-  if (!section) return std::unexpected(section.error());
-  if (!*section) return {};
-  auto value = (*section)->boolean("enabled");
-  if (!value) return std::unexpected(value.error());
-  enabled = value->value_or(true);
+  auto section = TRY(root.section(name, false));
+  if (!section) return {};
+  auto value = TRY((section)->boolean("enabled"));
+  enabled = value.value_or(true);
   return {};
 }
 
@@ -286,10 +268,10 @@ void find_unknown_device_keys(const toml::table& document, std::optional<Unknown
 }
 
 Result<> read_devices(const Section& root, const std::filesystem::path& source, Config& config) {
-  if (auto read = read_drives(root, source, config.drives); !read) return read;
-  if (auto read = read_nets(root, config.nets); !read) return read;
-  if (auto read = read_shares(root, source, config.shares); !read) return read;
-  if (auto read = read_enabled_table(root, "rng", config.rng.enabled); !read) return read;
+  TRY(read_drives(root, source, config.drives));
+  TRY(read_nets(root, config.nets));
+  TRY(read_shares(root, source, config.shares));
+  TRY(read_enabled_table(root, "rng", config.rng.enabled));
   return read_enabled_table(root, "test_exit", config.test_exit.enabled);
 }
 

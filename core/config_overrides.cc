@@ -127,9 +127,8 @@ Result<> apply_one(toml::table& document, const ConfigOverride& entry) {
   }
   toml::table* table = &document;
   for (size_t i = 0; i + 1 < segments->size(); ++i) {
-    auto next = descend(*table, (*segments)[i], entry);
-    if (!next) return std::unexpected(next.error());
-    table = *next;
+    auto next = TRY(descend(*table, (*segments)[i], entry));
+    table = next;
   }
   ConfigOverride effective = entry;
   if (entry.form == ConfigOverride::Form::kAppend) {
@@ -197,7 +196,7 @@ bool from_command_line(const toml::source_region& region) {
 
 Result<> apply_overrides(toml::table& document, std::span<const ConfigOverride> overrides) {
   for (const ConfigOverride& entry : overrides) {
-    if (auto applied = apply_one(document, entry); !applied) return applied;
+    TRY(apply_one(document, entry));
   }
   return {};
 }

@@ -102,20 +102,19 @@ Result<std::vector<Section>> Section::sections(std::string_view key) const {
 
 Result<std::optional<std::filesystem::path>> read_path(const Section& section, std::string_view key,
                                                        const std::filesystem::path& source) {
-  auto text = section.string(key);
-  if (!text) return std::unexpected(text.error());
-  if (!*text) return std::nullopt;
-  if ((*text)->empty()) return section.bad(key, "empty path");
+  auto text = TRY(section.string(key));
+  if (!text) return std::nullopt;
+  if ((text)->empty()) return section.bad(key, "empty path");
   // The kernel's open() would stop at the NUL and read some other file.
-  if ((*text)->find('\0') != std::string::npos) {
-    return section.bad(key, fmt::format("{} contains a NUL character", quote_value(**text)));
+  if ((text)->find('\0') != std::string::npos) {
+    return section.bad(key, fmt::format("{} contains a NUL character", quote_value(*text)));
   }
   std::error_code error;
   const std::filesystem::path anchor = from_command_line(section.find(key)->source())
                                            ? std::filesystem::path()
                                            : source.parent_path();
-  const std::filesystem::path path = std::filesystem::absolute(anchor / **text, error);
-  if (error) return section.bad(key, fmt::format("{}: {}", quote_value(**text), error.message()));
+  const std::filesystem::path path = std::filesystem::absolute(anchor / *text, error);
+  if (error) return section.bad(key, fmt::format("{}: {}", quote_value(*text), error.message()));
   return path.lexically_normal();
 }
 

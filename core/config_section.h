@@ -109,15 +109,14 @@ class Section {
 template <typename Enum>
 Result<std::optional<Enum>> choice(const Section& section, std::string_view key,
                                    std::initializer_list<std::pair<std::string_view, Enum>> words) {
-  auto text = section.string(key);
-  if (!text) return std::unexpected(text.error());
-  if (!*text) return std::nullopt;
+  auto text = TRY(section.string(key));
+  if (!text) return std::nullopt;
   std::string allowed;
   for (const auto& [word, value] : words) {
-    if (**text == word) return value;
+    if (*text == word) return value;
     allowed += fmt::format("{}\"{}\"", allowed.empty() ? "" : " or ", word);
   }
-  return section.bad(key, fmt::format("{} is not {}", quote_value(**text), allowed));
+  return section.bad(key, fmt::format("{} is not {}", quote_value(*text), allowed));
 }
 
 // A path, absolute and lexically normal. Relative to the config file's folder, not the

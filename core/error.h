@@ -23,3 +23,19 @@ inline std::unexpected<Error> fail(ExitCode code, std::string message) {
 }
 
 }  // namespace petrel
+
+// TRY(expr): the one way to pass an error up, like Rust's `?`. Evaluates `expr`, a
+// std::expected; on error returns that error from the enclosing function (which returns a
+// Result of any value type), otherwise yields the value (nothing for Result<>):
+//   auto image = TRY(inspect_kernel(path));
+//   TRY(bus.add(device));
+// A GNU statement expression (g++ and clang): no temporary names or early-return
+// boilerplate at the call site.
+#define TRY(...)                                                    \
+  ({                                                                \
+    auto&& petrel_try_result = (__VA_ARGS__);                       \
+    if (!petrel_try_result) {                                       \
+      return std::unexpected(std::move(petrel_try_result).error()); \
+    }                                                               \
+    std::move(petrel_try_result).value();                           \
+  })

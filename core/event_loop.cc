@@ -1,6 +1,7 @@
 #include "core/event_loop.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
@@ -9,7 +10,7 @@
 
 namespace petrel {
 
-Result<std::unique_ptr<EventLoop>> EventLoop::create() {
+Result<std::unique_ptr<EventLoop>> EventLoop::create(std::string name, FailureHandler on_failure) {
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   UniqueFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!epoll || !wake) {
@@ -23,7 +24,8 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create() {
     return fail(ExitCode::kDeviceInitializationFailure,
                 fmt::format("event loop: {}", strerror(errno)));
   }
-  return std::unique_ptr<EventLoop>(new EventLoop(std::move(epoll), std::move(wake)));
+  return std::unique_ptr<EventLoop>(
+      new EventLoop(std::move(epoll), std::move(wake), std::move(name), std::move(on_failure)));
 }
 
 EventLoop::~EventLoop() { stop(); }
@@ -61,6 +63,13 @@ void EventLoop::loop() {
     const int count = epoll_wait(epoll_.get(), events, 8, -1);
     if (count < 0) {
       if (errno == EINTR) continue;
+      Error error{ExitCode::kInternalError,
+                  fmt::format("{} stopped: epoll_wait: {}", name_, strerror(errno))};
+      if (on_failure_) {
+        on_failure_(std::move(error));
+      } else {
+        spdlog::error("{}", error.message);
+      }
       return;
     }
     for (int i = 0; i < count; ++i) {

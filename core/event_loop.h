@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -21,7 +22,14 @@ class EventLoop {
   // Called when the fd is readable (or hung up); returning false removes the fd.
   using Handler = std::function<bool()>;
 
-  static Result<std::unique_ptr<EventLoop>> create();
+  // What the loop does when it cannot go on (epoll_wait fails): it ends, and says so with
+  // an INTERNAL_ERROR naming the loop and the reason. Its devices are dead from then on,
+  // so the machine must end the run rather than let the guest hang.
+  using FailureHandler = std::function<void(Error)>;
+
+  // `name` says in messages which loop failed ("console", "drive vda").
+  static Result<std::unique_ptr<EventLoop>> create(std::string name = "device loop",
+                                                   FailureHandler on_failure = {});
   ~EventLoop();  // stops and joins
 
   // Before start(): watch `fd` for input. Edge-triggered watches fire once per arrival,
@@ -34,11 +42,17 @@ class EventLoop {
   void stop();
 
  private:
-  EventLoop(UniqueFd epoll, UniqueFd wake) : epoll_(std::move(epoll)), wake_(std::move(wake)) {}
+  EventLoop(UniqueFd epoll, UniqueFd wake, std::string name, FailureHandler on_failure)
+      : epoll_(std::move(epoll)),
+        wake_(std::move(wake)),
+        name_(std::move(name)),
+        on_failure_(std::move(on_failure)) {}
   void loop();
 
   UniqueFd epoll_;
   UniqueFd wake_;
+  std::string name_;
+  FailureHandler on_failure_;
   std::vector<std::pair<int, Handler>> handlers_;
   std::thread thread_;
   std::mutex stop_mutex_;

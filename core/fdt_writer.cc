@@ -66,6 +66,10 @@ void FdtWriter::property_string(std::string_view name, std::string_view value) {
 
 void FdtWriter::property_strings(std::string_view name,
                                  std::initializer_list<std::string_view> values) {
+  property_strings(name, std::span<const std::string_view>(values.begin(), values.size()));
+}
+
+void FdtWriter::property_strings(std::string_view name, std::span<const std::string_view> values) {
   std::string joined;
   for (std::string_view value : values) {
     joined.append(value);

@@ -30,6 +30,7 @@ class FdtWriter {
   void property_string(std::string_view name, std::string_view value);
   // A string list such as compatible = "arm,pl031", "arm,primecell".
   void property_strings(std::string_view name, std::initializer_list<std::string_view> values);
+  void property_strings(std::string_view name, std::span<const std::string_view> values);
   // reg = <base size> with #address-cells = #size-cells = 2.
   void property_reg(uint64_t base, uint64_t size);
 

@@ -1,5 +1,7 @@
 #include "core/gunzip.h"
 
+#include "core/error.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -59,7 +61,7 @@ std::expected<void, std::string> GzipReader::check_trailer_padding() {
     }
     stream_->avail_in = 0;
     if (input_ended_) return {};
-    if (auto r = refill(); !r) return r;
+    TRY(refill());
   }
 }
 
@@ -72,14 +74,14 @@ std::expected<size_t, std::string> GzipReader::read(std::span<uint8_t> out) {
     stream_->avail_out = static_cast<uInt>(turn);
     while (stream_->avail_out > 0) {
       if (stream_->avail_in == 0 && !input_ended_) {
-        if (auto r = refill(); !r) return std::unexpected(r.error());
+        TRY(refill());
       }
       const uInt before = stream_->avail_out;
       const int status = inflate(stream_.get(), Z_NO_FLUSH);
       produced_ += before - stream_->avail_out;
       if (status == Z_STREAM_END) {
         finished_ = true;
-        if (auto r = check_trailer_padding(); !r) return std::unexpected(r.error());
+        TRY(check_trailer_padding());
         break;
       }
       if (status == Z_OK) continue;

@@ -117,7 +117,7 @@ Result<> Lifecycle::create(const Config& config) {
   changed_.notify_all();
   // A failed Create goes back to Uninitialized rather than Shutdown: no configuration was
   // accepted, and both give NOT_CREATED to a following Run anyway.
-  if (!built) return std::unexpected(std::move(built.error()));
+  if (!built) return std::unexpected(std::move(built).error());
   if (*built == nullptr) {
     return fail(ExitCode::kInternalError, "Create: the machine factory returned no machine");
   }

@@ -1,12 +1,15 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
-#include "core/fdt_writer.h"
 #include "core/guest_memory.h"
+#include "core/little_endian.h"
 
 namespace petrel {
 
@@ -26,21 +29,26 @@ class EdgeInterrupt {
   virtual void trigger() = 0;
 };
 
-// What a device needs from the machine to describe itself in the device tree.
-class FdtContext {
- public:
-  virtual ~FdtContext() = default;
-  // Writes `interrupts` (and whatever the controller needs) for a level-triggered,
-  // active-high shared peripheral interrupt.
-  virtual void interrupts_property(FdtWriter& fdt, uint32_t spi) const = 0;
-  // The same for an edge-triggered (rising) one.
-  virtual void edge_interrupts_property(FdtWriter& fdt, uint32_t spi) const = 0;
-  // The phandle of the fixed APB clock that AMBA primecell devices name.
-  virtual uint32_t apb_clock_phandle() const = 0;
+// What a device tells the guest about itself, with no word of how the platform says it:
+// the arch layer turns it into a device-tree node (arm64) or whatever else its guests read.
+struct DeviceResources {
+  std::string kind;  // what the device is, the node's name before "@address": "serial", "rtc"
+  AddressRange mmio;
+  std::vector<std::string> compatible;  // most specific first
+  // Properties the binding asks for beyond the ones below, e.g. {"clock-frequency", 1843200}.
+  std::vector<std::pair<std::string, uint32_t>> values;
+  struct Interrupt {
+    uint32_t line;  // the platform's device interrupt number (on arm64 the GIC SPI)
+    enum class Trigger { kLevelHigh, kEdgeRising } trigger;
+  };
+  std::optional<Interrupt> interrupt;
+  // An AMBA primecell: the binding wants the platform's bus clock as "apb_pclk".
+  bool bus_clock = false;
+  std::vector<std::string> flags;  // properties without a value, e.g. "dma-coherent"
 };
 
-// A device reached through guest MMIO. It owns its register window, its interrupt and
-// its device-tree node; the machine and the FDT builder know no device by name.
+// A device reached through guest MMIO. It owns its register window and its interrupt,
+// and describes both; the machine and the arch layer know no device by name.
 class MmioDevice {
  public:
   virtual ~MmioDevice() = default;
@@ -53,14 +61,7 @@ class MmioDevice {
   virtual void mmio_read(uint64_t offset, std::span<uint8_t> data) = 0;
   virtual void mmio_write(uint64_t offset, std::span<const uint8_t> data) = 0;
 
-  // The node's name under the root, e.g. "serial@9000000", and its properties; the FDT
-  // builder opens and closes the node around describe().
-  virtual std::string fdt_node_name() const = 0;
-  virtual void describe(FdtWriter& fdt, const FdtContext& context) const = 0;
+  virtual DeviceResources resources() const = 0;
 };
-
-// Little-endian helpers for register accesses of any width.
-uint64_t mmio_value(std::span<const uint8_t> data);
-void set_mmio_value(std::span<uint8_t> data, uint64_t value);
 
 }  // namespace petrel

@@ -7,20 +7,6 @@
 
 namespace petrel {
 
-uint64_t mmio_value(std::span<const uint8_t> data) {
-  uint64_t value = 0;
-  for (size_t i = 0; i < data.size() && i < sizeof(value); ++i) {
-    value |= static_cast<uint64_t>(data[i]) << (8 * i);
-  }
-  return value;
-}
-
-void set_mmio_value(std::span<uint8_t> data, uint64_t value) {
-  for (size_t i = 0; i < data.size(); ++i) {
-    data[i] = i < sizeof(value) ? static_cast<uint8_t>(value >> (8 * i)) : 0;
-  }
-}
-
 void MmioBus::reserve(AddressRange range, std::string_view owner) {
   reserved_.push_back({range, std::string(owner)});
 }
@@ -33,7 +19,8 @@ Result<> MmioBus::add(std::shared_ptr<MmioDevice> device) {
                             range.base, range.size, other_name, other.base, other.size));
   };
   for (const auto& existing : devices_) {
-    if (existing->mmio_range().overlaps(range)) return overlap(existing->mmio_range(), existing->name());
+    if (existing->mmio_range().overlaps(range))
+      return overlap(existing->mmio_range(), existing->name());
   }
   for (const auto& reservation : reserved_) {
     if (reservation.range.overlaps(range)) return overlap(reservation.range, reservation.owner);

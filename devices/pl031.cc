@@ -47,13 +47,13 @@ void Pl031::mmio_read(uint64_t offset, std::span<uint8_t> data) {
       }
       break;
   }
-  set_mmio_value(data, value);
+  store_le_any(data, value);
   update_interrupt();
 }
 
 void Pl031::mmio_write(uint64_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mutex_);
-  const auto value = static_cast<uint32_t>(mmio_value(data));
+  const auto value = static_cast<uint32_t>(load_le_any(data));
   switch (offset) {
     case kMatch: match_ = value; break;
     case kLoad:
@@ -71,14 +71,12 @@ void Pl031::mmio_write(uint64_t offset, std::span<const uint8_t> data) {
 
 void Pl031::update_interrupt() { irq_.set_level(interrupt_raw_ && interrupt_enabled_); }
 
-std::string Pl031::fdt_node_name() const { return fmt::format("rtc@{:x}", base_); }
-
-void Pl031::describe(FdtWriter& fdt, const FdtContext& context) const {
-  fdt.property_strings("compatible", {"arm,pl031", "arm,primecell"});
-  fdt.property_reg(base_, kWindowBytes);
-  context.interrupts_property(fdt, spi_);
-  fdt.property_u32("clocks", context.apb_clock_phandle());
-  fdt.property_string("clock-names", "apb_pclk");
+DeviceResources Pl031::resources() const {
+  return {.kind = "rtc",
+          .mmio = mmio_range(),
+          .compatible = {"arm,pl031", "arm,primecell"},
+          .interrupt = {{spi_, DeviceResources::Interrupt::Trigger::kLevelHigh}},
+          .bus_clock = true};
 }
 
 }  // namespace petrel

@@ -9,11 +9,11 @@ uint8_t TestExit::status_for(uint64_t value) {
   return value <= 255 ? static_cast<uint8_t>(value) : kOutOfRangeStatus;
 }
 
-void TestExit::mmio_read(uint64_t, std::span<uint8_t> data) { set_mmio_value(data, 0); }
+void TestExit::mmio_read(uint64_t, std::span<uint8_t> data) { store_le_any(data, 0); }
 
 void TestExit::mmio_write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset != kStatusOffset) return;  // the rest of the window is reserved and ignored
-  const uint64_t value = mmio_value(data);
+  const uint64_t value = load_le_any(data);
   const uint8_t status = status_for(value);
   if (value != status) {
     spdlog::warn("test-exit: the guest wrote {:#x}, outside 0..255; exiting with {}", value,
@@ -24,11 +24,8 @@ void TestExit::mmio_write(uint64_t offset, std::span<const uint8_t> data) {
   if (exit_) exit_(status);
 }
 
-std::string TestExit::fdt_node_name() const { return fmt::format("test-exit@{:x}", base_); }
-
-void TestExit::describe(FdtWriter& fdt, const FdtContext&) const {
-  fdt.property_string("compatible", "petrel,test-exit");
-  fdt.property_reg(base_, kWindowBytes);
+DeviceResources TestExit::resources() const {
+  return {.kind = "test-exit", .mmio = mmio_range(), .compatible = {"petrel,test-exit"}};
 }
 
 }  // namespace petrel

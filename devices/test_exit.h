@@ -28,8 +28,7 @@ class TestExit final : public MmioDevice {
   AddressRange mmio_range() const override { return {base_, kWindowBytes}; }
   void mmio_read(uint64_t offset, std::span<uint8_t> data) override;
   void mmio_write(uint64_t offset, std::span<const uint8_t> data) override;
-  std::string fdt_node_name() const override;
-  void describe(FdtWriter& fdt, const FdtContext& context) const override;
+  DeviceResources resources() const override;
 
   // The exit status for a value written to STATUS.
   static uint8_t status_for(uint64_t value);

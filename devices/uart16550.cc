@@ -43,13 +43,13 @@ Uart16550::Uart16550(uint64_t base, uint32_t spi, InterruptLine& irq, Output out
 void Uart16550::mmio_read(uint64_t offset, std::span<uint8_t> data) {
   std::lock_guard lock(mutex_);
   // Only byte registers exist; a wider access reads the addressed byte, zero-extended.
-  set_mmio_value(data, read_register(offset));
+  store_le_any(data, read_register(offset));
   update_interrupt();
 }
 
 void Uart16550::mmio_write(uint64_t offset, std::span<const uint8_t> data) {
   std::unique_lock lock(mutex_);
-  const uint8_t value = static_cast<uint8_t>(mmio_value(data));
+  const uint8_t value = static_cast<uint8_t>(load_le_any(data));
   if (offset == kRbrThrDll && !(lcr_ & kLcrDivisorLatch)) {
     if (mcr_ & kMcrLoopback) {
       if (rx_.size() < kMaxPendingInput) rx_.push_back(value);
@@ -76,18 +76,15 @@ uint8_t Uart16550::read_register(uint64_t offset) {
         rx_.pop_front();
         return byte;
       }
-    case kIerDlm:
-      return latch ? dlm_ : ier_;
+    case kIerDlm: return latch ? dlm_ : ier_;
     case kIirFcr: {
       const uint8_t iir = interrupt_identification();
       // Reading IIR while it reports "transmitter empty" acknowledges that interrupt.
       if ((iir & 0x0f) == kIirTransmitEmpty) thr_interrupt_pending_ = false;
       return iir;
     }
-    case kLcr:
-      return lcr_;
-    case kMcr:
-      return mcr_;
+    case kLcr: return lcr_;
+    case kMcr: return mcr_;
     case kLsr:
       return kLsrTransmitHoldingEmpty | kLsrTransmitterEmpty | (rx_.empty() ? 0 : kLsrDataReady);
     case kMsr:
@@ -97,10 +94,8 @@ uint8_t Uart16550::read_register(uint64_t offset) {
                                     ((mcr_ & 0x04) << 4) | ((mcr_ & 0x08) << 4));
       }
       return kMsrLinesUp;
-    case kScr:
-      return scr_;
-    default:
-      return 0;
+    case kScr: return scr_;
+    default: return 0;
   }
 }
 
@@ -125,17 +120,10 @@ void Uart16550::write_register(uint64_t offset, uint8_t value) {
       fifo_enabled_ = value & kFcrEnable;
       if (value & kFcrClearReceive) rx_.clear();
       break;
-    case kLcr:
-      lcr_ = value;
-      break;
-    case kMcr:
-      mcr_ = value & 0x1f;
-      break;
-    case kScr:
-      scr_ = value;
-      break;
-    default:
-      break;  // LSR and MSR are read-only
+    case kLcr: lcr_ = value; break;
+    case kMcr: mcr_ = value & 0x1f; break;
+    case kScr: scr_ = value; break;
+    default: break;  // LSR and MSR are read-only
   }
 }
 
@@ -166,13 +154,12 @@ size_t Uart16550::receive(std::span<const uint8_t> bytes) {
   return accepted;
 }
 
-std::string Uart16550::fdt_node_name() const { return fmt::format("serial@{:x}", base_); }
-
-void Uart16550::describe(FdtWriter& fdt, const FdtContext& context) const {
-  fdt.property_string("compatible", "ns16550a");
-  fdt.property_reg(base_, kWindowBytes);
-  fdt.property_u32("clock-frequency", kClockHz);
-  context.interrupts_property(fdt, spi_);
+DeviceResources Uart16550::resources() const {
+  return {.kind = "serial",
+          .mmio = mmio_range(),
+          .compatible = {"ns16550a"},
+          .values = {{"clock-frequency", kClockHz}},
+          .interrupt = {{spi_, DeviceResources::Interrupt::Trigger::kLevelHigh}}};
 }
 
 }  // namespace petrel

@@ -29,8 +29,7 @@ class Uart16550 final : public MmioDevice {
   AddressRange mmio_range() const override { return {base_, kWindowBytes}; }
   void mmio_read(uint64_t offset, std::span<uint8_t> data) override;
   void mmio_write(uint64_t offset, std::span<const uint8_t> data) override;
-  std::string fdt_node_name() const override;
-  void describe(FdtWriter& fdt, const FdtContext& context) const override;
+  DeviceResources resources() const override;
 
   // Host to guest. Returns how many bytes were accepted.
   size_t receive(std::span<const uint8_t> bytes);

@@ -238,18 +238,16 @@ Frontend::Expected<std::vector<uint8_t>> Frontend::receive(Request request, size
 }
 
 Frontend::Expected<uint64_t> Frontend::get_u64(Request request) {
-  if (auto sent = send(request, {}, -1, false); !sent) return std::unexpected(sent.error());
-  auto reply = receive(request, 8);
-  if (!reply) return std::unexpected(reply.error());
-  return get_u64_le(*reply);
+  TRY(send(request, {}, -1, false));
+  auto reply = TRY(receive(request, 8));
+  return get_u64_le(reply);
 }
 
 Frontend::Expected<> Frontend::command(Request request, std::span<const uint8_t> payload, int fd) {
-  if (auto sent = send(request, payload, fd, reply_ack_); !sent) return sent;
+  TRY(send(request, payload, fd, reply_ack_));
   if (!reply_ack_) return {};
-  auto reply = receive(request, 8);
-  if (!reply) return std::unexpected(reply.error());
-  if (const uint64_t status = get_u64_le(*reply); status != 0) {
+  auto reply = TRY(receive(request, 8));
+  if (const uint64_t status = get_u64_le(reply); status != 0) {
     return std::unexpected(
         fmt::format("{}: the backend refused it (status {})", request_name(request), status));
   }
@@ -258,19 +256,14 @@ Frontend::Expected<> Frontend::command(Request request, std::span<const uint8_t>
 
 Frontend::Expected<uint64_t> Frontend::start() {
   // SET_OWNER names this connection the device's one frontend; it has no reply.
-  if (auto sent = send(Request::kSetOwner, {}, -1, false); !sent) {
-    return std::unexpected(sent.error());
-  }
+  TRY(send(Request::kSetOwner, {}, -1, false));
   auto features = get_u64(Request::kGetFeatures);
   if (!features) return features;
   protocol_features_ = (*features & kFeatureProtocolFeatures) != 0;
   if (protocol_features_) {
-    auto offered = get_u64(Request::kGetProtocolFeatures);
-    if (!offered) return std::unexpected(offered.error());
-    const uint64_t wanted = *offered & kProtocolReplyAck;
-    if (auto sent = send(Request::kSetProtocolFeatures, u64_payload(wanted), -1, false); !sent) {
-      return std::unexpected(sent.error());
-    }
+    auto offered = TRY(get_u64(Request::kGetProtocolFeatures));
+    const uint64_t wanted = offered & kProtocolReplyAck;
+    TRY(send(Request::kSetProtocolFeatures, u64_payload(wanted), -1, false));
     reply_ack_ = wanted != 0;
   }
   return *features;
@@ -298,15 +291,12 @@ Frontend::Expected<> Frontend::set_vring_base(uint32_t index, uint32_t base) {
 
 Frontend::Expected<uint32_t> Frontend::get_vring_base(uint32_t index) {
   const std::vector<uint8_t> payload = vring_state_payload(index, 0);
-  if (auto sent = send(Request::kGetVringBase, payload, -1, false); !sent) {
-    return std::unexpected(sent.error());
-  }
-  auto reply = receive(Request::kGetVringBase, 8);
-  if (!reply) return std::unexpected(reply.error());
-  if (get_u32(std::span(*reply).subspan(0, 4)) != index) {
+  TRY(send(Request::kGetVringBase, payload, -1, false));
+  auto reply = TRY(receive(Request::kGetVringBase, 8));
+  if (get_u32(std::span(reply).subspan(0, 4)) != index) {
     return std::unexpected(fmt::format("GET_VRING_BASE: reply for another ring than {}", index));
   }
-  return get_u32(std::span(*reply).subspan(4, 4));
+  return get_u32(std::span(reply).subspan(4, 4));
 }
 
 Frontend::Expected<> Frontend::set_vring_kick(uint32_t index, int eventfd) {

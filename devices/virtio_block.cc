@@ -17,6 +17,8 @@
 #include <climits>
 #include <cstring>
 
+#include "core/little_endian.h"
+
 namespace petrel::virtio {
 
 namespace {
@@ -42,11 +44,6 @@ constexpr uint16_t kQueueSize = 256;
 constexpr size_t kIdBytes = 20;
 constexpr uint32_t kDiscardAlignmentSectors = 8;  // 4 KiB, the host's page and block size
 constexpr uint32_t kMaxDiscardSegments = 32;
-
-template <typename T>
-void put(std::span<uint8_t> config, size_t offset, T value) {
-  std::memcpy(config.data() + offset, &value, sizeof(T));
-}
 
 // Whole-buffer positioned I/O over guest buffers, in IOV_MAX batches; false on an error
 // or an end of file inside the device's capacity.
@@ -130,13 +127,14 @@ uint64_t BlockDevice::features() const {
 
 void BlockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
   std::array<uint8_t, 60> config{};
-  put<uint64_t>(config, 0, capacity_sectors());
-  put<uint32_t>(config, 12, kQueueSize - 2);  // seg_max: the chain also holds header and status
-  put<uint32_t>(config, 20, kSectorBytes);    // blk_size
-  put<uint16_t>(config, 34, 1);               // num_queues
-  put<uint32_t>(config, 36, UINT32_MAX / kSectorBytes * kSectorBytes);  // max_discard_sectors
-  put<uint32_t>(config, 40, kMaxDiscardSegments);
-  put<uint32_t>(config, 44, kDiscardAlignmentSectors);
+  store_le<uint64_t>(config, 0, capacity_sectors());
+  store_le<uint32_t>(config, 12,
+                     kQueueSize - 2);            // seg_max: the chain also holds header and status
+  store_le<uint32_t>(config, 20, kSectorBytes);  // blk_size
+  store_le<uint16_t>(config, 34, 1);             // num_queues
+  store_le<uint32_t>(config, 36, UINT32_MAX / kSectorBytes * kSectorBytes);  // max_discard_sectors
+  store_le<uint32_t>(config, 40, kMaxDiscardSegments);
+  store_le<uint32_t>(config, 44, kDiscardAlignmentSectors);
   read_config_bytes(config, offset, data);
 }
 
@@ -156,15 +154,14 @@ void BlockDevice::serve(size_t queue, QueueAccess& queues) {
 }
 
 uint8_t BlockDevice::handle(const DescriptorChain& chain, uint32_t& data_written) {
-  struct Header {
-    uint32_t type;
-    uint32_t reserved;
-    uint64_t sector;
-  } header{};
+  // struct virtio_blk_req's header: type (le32), reserved, sector (le64).
   ChainReader reader(chain);
-  std::array<uint8_t, sizeof(Header)> raw{};
+  std::array<uint8_t, 16> raw{};
   if (!reader.read(raw)) return kStatusIoError;
-  std::memcpy(&header, raw.data(), sizeof(header));
+  const struct {
+    uint32_t type;
+    uint64_t sector;
+  } header{load_le<uint32_t>(raw, 0), load_le<uint64_t>(raw, 8)};
 
   // The device-writable data is every writable byte but the status byte at the end.
   std::vector<std::span<uint8_t>> writable = chain.writable;
@@ -221,10 +218,8 @@ uint8_t BlockDevice::discard(std::vector<std::span<uint8_t>> segments) {
   std::array<uint8_t, 16> raw{};
   const uint64_t capacity_sectors = capacity_bytes_ / kSectorBytes;
   while (reader.read(raw)) {
-    uint64_t sector = 0;
-    uint32_t count = 0;
-    std::memcpy(&sector, raw.data(), 8);
-    std::memcpy(&count, raw.data() + 8, 4);
+    const uint64_t sector = load_le<uint64_t>(raw, 0);
+    const uint32_t count = load_le<uint32_t>(raw, 8);
     if (sector > capacity_sectors || count > capacity_sectors - sector) return kStatusIoError;
     if (fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                   static_cast<off_t>(sector * kSectorBytes),

@@ -46,10 +46,9 @@ Result<std::unique_ptr<FsDevice>> FsDevice::open(const Config::Share& share, siz
   options.folder = share.path;
   options.read_only = share.read_only;
   options.log_name = log_name;
-  auto process = VirtiofsdProcess::start(options, connection);
-  if (!process) return std::unexpected(process.error());
+  auto process = TRY(VirtiofsdProcess::start(options, connection));
   return connect(share.tag, log_name, vhost_user::Frontend(std::move(connection)), memory,
-                 std::move(*process));
+                 std::move(process));
 }
 
 Result<std::unique_ptr<FsDevice>> FsDevice::connect(std::string tag, std::string log_name,
@@ -112,7 +111,7 @@ std::expected<void, std::string> FsDevice::start_rings(uint64_t features,
   // The guest may only have accepted what was offered, so this is what the backend offered.
   uint64_t acked = features & kPassedFeatures;
   if (frontend_.protocol_features()) acked |= vhost_user::kFeatureProtocolFeatures;
-  if (auto r = frontend_.set_features(acked); !r) return std::unexpected(r.error());
+  TRY(frontend_.set_features(acked));
   for (const RingLayout& ring : rings) {
     if (auto r = start_ring(ring); !r) {
       return std::unexpected(fmt::format("queue {}: {}{}", ring.index, r.error(), backend_state()));
@@ -134,14 +133,14 @@ std::expected<void, std::string> FsDevice::start_ring(const RingLayout& ring) {
                                              reinterpret_cast<uint64_t>(avail->data())};
   // The order QEMU uses: the call fd before the kick, which starts the ring, so nothing the
   // backend finishes right away goes unsignalled.
-  if (auto r = frontend_.set_vring_num(ring.index, ring.size); !r) return r;
-  if (auto r = frontend_.set_vring_base(ring.index, 0); !r) return r;
-  if (auto r = frontend_.set_vring_addr(addresses); !r) return r;
-  if (auto r = frontend_.set_vring_call(ring.index, call_fds_[ring.index].get()); !r) return r;
-  if (auto r = frontend_.set_vring_kick(ring.index, ring.notify_fd); !r) return r;
+  TRY(frontend_.set_vring_num(ring.index, ring.size));
+  TRY(frontend_.set_vring_base(ring.index, 0));
+  TRY(frontend_.set_vring_addr(addresses));
+  TRY(frontend_.set_vring_call(ring.index, call_fds_[ring.index].get()));
+  TRY(frontend_.set_vring_kick(ring.index, ring.notify_fd));
   started_[ring.index] = true;
   if (frontend_.protocol_features()) {
-    if (auto r = frontend_.set_vring_enable(ring.index, true); !r) return r;
+    TRY(frontend_.set_vring_enable(ring.index, true));
   }
   return {};
 }

@@ -147,13 +147,12 @@ MmioTransport::MmioTransport(uint64_t base, uint32_t spi, std::unique_ptr<Virtio
     queues_.emplace_back(device_->queue_max_size(i));
 }
 
-std::string MmioTransport::fdt_node_name() const { return fmt::format("virtio_mmio@{:x}", base_); }
-
-void MmioTransport::describe(FdtWriter& fdt, const FdtContext& context) const {
-  fdt.property_string("compatible", "virtio,mmio");
-  fdt.property_reg(base_, kWindowBytes);
-  context.edge_interrupts_property(fdt, spi_);
-  fdt.property_empty("dma-coherent");
+DeviceResources MmioTransport::resources() const {
+  return {.kind = "virtio_mmio",
+          .mmio = mmio_range(),
+          .compatible = {"virtio,mmio"},
+          .interrupt = {{spi_, DeviceResources::Interrupt::Trigger::kEdgeRising}},
+          .flags = {"dma-coherent"}};
 }
 
 std::vector<MmioTransport::Notifier> MmioTransport::notifiers() const {
@@ -175,7 +174,7 @@ Result<> MmioTransport::attach(EventLoop& loop) {
       serve_queue(i);
       return true;
     };
-    if (auto r = loop.add(fd, std::move(handler)); !r) return r;
+    TRY(loop.add(fd, std::move(handler)));
   }
   const std::vector<int> fds = device_->watched_fds();
   for (size_t i = 0; i < fds.size(); ++i) {
@@ -183,7 +182,7 @@ Result<> MmioTransport::attach(EventLoop& loop) {
       serve_fd(i);
       return true;
     };
-    if (auto r = loop.add(fds[i], std::move(handler), EventLoop::Trigger::kEdge); !r) return r;
+    TRY(loop.add(fds[i], std::move(handler), EventLoop::Trigger::kEdge));
   }
   return {};
 }
@@ -240,7 +239,7 @@ void MmioTransport::mmio_read(uint64_t offset, std::span<uint8_t> data) {
     std::ranges::fill(data, 0);
     return;
   }
-  set_mmio_value(data, read_register(offset));
+  store_le_any(data, read_register(offset));
 }
 
 void MmioTransport::mmio_write(uint64_t offset, std::span<const uint8_t> data) {
@@ -250,7 +249,7 @@ void MmioTransport::mmio_write(uint64_t offset, std::span<const uint8_t> data) {
     return;
   }
   if (data.size() != 4 || offset % 4 != 0) return;
-  write_register(offset, static_cast<uint32_t>(mmio_value(data)));
+  write_register(offset, static_cast<uint32_t>(load_le_any(data)));
 }
 
 Virtqueue* MmioTransport::selected_queue() {

@@ -35,8 +35,7 @@ class MmioTransport final : public MmioDevice {
   AddressRange mmio_range() const override { return {base_, kWindowBytes}; }
   void mmio_read(uint64_t offset, std::span<uint8_t> data) override;
   void mmio_write(uint64_t offset, std::span<const uint8_t> data) override;
-  std::string fdt_node_name() const override;
-  void describe(FdtWriter& fdt, const FdtContext& context) const override;
+  DeviceResources resources() const override;
 
   // A guest write of `queue` to QueueNotify signals `fd`; KVM can do that write itself.
   struct Notifier {

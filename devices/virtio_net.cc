@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/little_endian.h"
+
 namespace petrel::virtio {
 
 namespace {
@@ -91,9 +93,8 @@ uint64_t NetDevice::features() const {
 void NetDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
   std::array<uint8_t, 10> config{};
   std::memcpy(config.data(), mac_.data(), mac_.size());
-  std::memcpy(config.data() + 6, &kLinkUp, 2);
-  const uint16_t pairs = 1;
-  std::memcpy(config.data() + 8, &pairs, 2);
+  store_le<uint16_t>(config, 6, kLinkUp);
+  store_le<uint16_t>(config, 8, 1);  // max_virtqueue_pairs
   read_config_bytes(config, offset, data);
 }
 
@@ -156,8 +157,7 @@ void NetDevice::receive(QueueAccess& queues) {
       queues.push_used(kRxQueue, chain->head, 0);
     } else {
       // num_buffers: the frame fills this one chain.
-      const uint16_t one = 1;
-      std::memcpy(pending_.data() + 10, &one, 2);
+      store_le<uint16_t>(pending_, 10, 1);
       ChainWriter writer(*chain);
       writer.write(pending_);
       queues.push_used(kRxQueue, chain->head, static_cast<uint32_t>(pending_.size()));

@@ -139,7 +139,7 @@ Result<VirtiofsdProcess> VirtiofsdProcess::start(const Options& options, UniqueF
                                     kVirtiofsdPackage));
   }
   UniqueFd listening;
-  if (auto r = make_connected_pair(listening, connection); !r) return std::unexpected(r.error());
+  TRY(make_connected_pair(listening, connection));
   UniqueFd null_fd(open("/dev/null", O_RDWR | O_CLOEXEC));
   int pipe_fds[2];
   if (!null_fd || pipe2(pipe_fds, O_CLOEXEC) != 0) {

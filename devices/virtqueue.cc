@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "core/little_endian.h"
+
 namespace petrel::virtio {
 
 namespace {
@@ -26,12 +28,9 @@ struct Descriptor {
 // One copy out of shared memory, so the driver cannot change a field between its check
 // and its use.
 Descriptor load_descriptor(const uint8_t* table, uint64_t index) {
-  Descriptor d;
-  std::memcpy(&d.address, table + index * kDescriptorSize, 8);
-  std::memcpy(&d.length, table + index * kDescriptorSize + 8, 4);
-  std::memcpy(&d.flags, table + index * kDescriptorSize + 12, 2);
-  std::memcpy(&d.next, table + index * kDescriptorSize + 14, 2);
-  return d;
+  const std::span<const uint8_t> raw(table + index * kDescriptorSize, kDescriptorSize);
+  return {load_le<uint64_t>(raw, 0), load_le<uint32_t>(raw, 8), load_le<uint16_t>(raw, 12),
+          load_le<uint16_t>(raw, 14)};
 }
 
 uint16_t load_u16(const uint8_t* at) {
@@ -250,9 +249,9 @@ std::expected<std::optional<DescriptorChain>, std::string> Virtqueue::pop() {
 void Virtqueue::push_used(uint16_t head, uint32_t written) {
   if (memory_ == nullptr) return;
   uint8_t* element = used_ + 4 + 8ull * (next_used_ % ring_size_);
-  const uint32_t id = head;
-  std::memcpy(element, &id, 4);
-  std::memcpy(element + 4, &written, 4);
+  const std::span<uint8_t> used_element(element, 8);
+  store_le<uint32_t>(used_element, 0, head);
+  store_le<uint32_t>(used_element, 4, written);
   ++next_used_;
   // Release: the element (and the data in the buffers) before the index that publishes it.
   __atomic_store_n(reinterpret_cast<uint16_t*>(used_ + 2), next_used_, __ATOMIC_RELEASE);

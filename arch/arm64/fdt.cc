@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "arch/arm64/layout.h"
+#include "core/fdt_writer.h"
 
 namespace petrel::arm64 {
 
@@ -21,20 +22,27 @@ constexpr uint32_t kApbClockHz = 24'000'000;
 // The architected timer's PPIs: secure physical, non-secure physical, virtual, hypervisor.
 constexpr uint32_t kTimerPpis[] = {13, 14, 11, 10};
 
-class GicFdtContext final : public FdtContext {
- public:
-  explicit GicFdtContext(uint32_t clock_phandle) : clock_phandle_(clock_phandle) {}
-  void interrupts_property(FdtWriter& fdt, uint32_t spi) const override {
-    fdt.property_cells("interrupts", {kGicSpi, spi, kIrqLevelHigh});
+// A device's node from its resources, in one fixed order: compatible, reg, the binding's
+// own values, interrupts, clocks, flags. Device interrupt lines are GIC SPIs.
+void describe_device(FdtWriter& fdt, const DeviceResources& device, uint32_t clock_phandle) {
+  fdt.begin_node(device_node_name(device));
+  std::vector<std::string_view> compatible(device.compatible.begin(), device.compatible.end());
+  fdt.property_strings("compatible", compatible);
+  fdt.property_reg(device.mmio.base, device.mmio.size);
+  for (const auto& [name, value] : device.values) fdt.property_u32(name, value);
+  if (device.interrupt) {
+    using Trigger = DeviceResources::Interrupt::Trigger;
+    const uint32_t flags =
+        device.interrupt->trigger == Trigger::kEdgeRising ? kIrqEdgeRising : kIrqLevelHigh;
+    fdt.property_cells("interrupts", {kGicSpi, device.interrupt->line, flags});
   }
-  void edge_interrupts_property(FdtWriter& fdt, uint32_t spi) const override {
-    fdt.property_cells("interrupts", {kGicSpi, spi, kIrqEdgeRising});
+  if (device.bus_clock) {
+    fdt.property_u32("clocks", clock_phandle);
+    fdt.property_string("clock-names", "apb_pclk");
   }
-  uint32_t apb_clock_phandle() const override { return clock_phandle_; }
-
- private:
-  uint32_t clock_phandle_;
-};
+  for (const std::string& flag : device.flags) fdt.property_empty(flag);
+  fdt.end_node();
+}
 
 void describe_cpus(FdtWriter& fdt, std::span<const uint64_t> mpidrs) {
   fdt.begin_node("cpus");
@@ -46,7 +54,8 @@ void describe_cpus(FdtWriter& fdt, std::span<const uint64_t> mpidrs) {
     fdt.property_string("device_type", "cpu");
     fdt.property_string("compatible", "arm,arm-v8");
     fdt.property_string("enable-method", "psci");
-    fdt.property_cells("reg", {static_cast<uint32_t>(affinity >> 32), static_cast<uint32_t>(affinity)});
+    fdt.property_cells("reg",
+                       {static_cast<uint32_t>(affinity >> 32), static_cast<uint32_t>(affinity)});
     fdt.end_node();
   }
   fdt.end_node();
@@ -67,7 +76,7 @@ void describe_chosen(FdtWriter& fdt, const FdtDescription& description) {
     fdt.property_u64("linux,initrd-end", description.initrd->end());
   }
   if (description.console != nullptr) {
-    fdt.property_string("stdout-path", "/" + description.console->fdt_node_name());
+    fdt.property_string("stdout-path", "/" + device_node_name(description.console->resources()));
   }
   fdt.end_node();
 }
@@ -75,11 +84,13 @@ void describe_chosen(FdtWriter& fdt, const FdtDescription& description) {
 void describe_gic(FdtWriter& fdt, const FdtDescription& description, uint32_t phandle) {
   fdt.begin_node(fmt::format("interrupt-controller@{:x}", kGicDistributorBase));
   if (description.gic == GicVersion::kV3) {
-    const AddressRange redist = gic_redistributor_range(static_cast<uint32_t>(description.vcpu_mpidrs.size()));
+    const AddressRange redist =
+        gic_redistributor_range(static_cast<uint32_t>(description.vcpu_mpidrs.size()));
     fdt.property_string("compatible", "arm,gic-v3");
-    fdt.property_cells("reg", {0, static_cast<uint32_t>(kGicDistributorBase), 0,
-                               static_cast<uint32_t>(kGicDistributorSize), 0,
-                               static_cast<uint32_t>(redist.base), 0, static_cast<uint32_t>(redist.size)});
+    fdt.property_cells(
+        "reg", {0, static_cast<uint32_t>(kGicDistributorBase), 0,
+                static_cast<uint32_t>(kGicDistributorSize), 0, static_cast<uint32_t>(redist.base),
+                0, static_cast<uint32_t>(redist.size)});
   } else {
     fdt.property_string("compatible", "arm,cortex-a15-gic");
     fdt.property_cells("reg", {0, static_cast<uint32_t>(kGicDistributorBase), 0,
@@ -131,6 +142,10 @@ void describe_psci(FdtWriter& fdt) {
 }
 }  // namespace
 
+std::string device_node_name(const DeviceResources& device) {
+  return fmt::format("{}@{:x}", device.kind, device.mmio.base);
+}
+
 uint64_t default_mpidr(uint32_t index) {
   return (1ull << 31) | (index & 0x0f) | (static_cast<uint64_t>((index >> 4) & 0xff) << 8) |
          (static_cast<uint64_t>((index >> 12) & 0xff) << 16);
@@ -155,17 +170,15 @@ Result<std::vector<uint8_t>> build_device_tree(const FdtDescription& description
   describe_apb_clock(fdt, clock_phandle);
   describe_psci(fdt);
 
-  const GicFdtContext context(clock_phandle);
   for (const auto& device : description.devices) {
-    fdt.begin_node(device->fdt_node_name());
-    device->describe(fdt, context);
-    fdt.end_node();
+    describe_device(fdt, device->resources(), clock_phandle);
   }
   fdt.end_node();
 
   auto blob = fdt.finish();
   if (blob && blob->size() > kDeviceTreeMaxBytes) {
-    return fail(ExitCode::kInternalError, "device tree exceeds the 2 MiB the arm64 boot protocol allows");
+    return fail(ExitCode::kInternalError,
+                "device tree exceeds the 2 MiB the arm64 boot protocol allows");
   }
   return blob;
 }

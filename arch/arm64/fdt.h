@@ -34,4 +34,7 @@ Result<std::vector<uint8_t>> build_device_tree(const FdtDescription& description
 // Aff2), for building the tree where no vCPU exists (`petrel dtb`).
 uint64_t default_mpidr(uint32_t index);
 
+// A device's node name: its kind and address, "serial@9000000".
+std::string device_node_name(const DeviceResources& device);
+
 }  // namespace petrel::arm64

@@ -1,15 +1,15 @@
 #include "arch/arm64/gic.h"
 
-#include <linux/kvm.h>
-#include <sys/ioctl.h>
-
 #include <fmt/format.h>
+#include <linux/kvm.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstring>
 #include <span>
 
+#include "arch/arm64/describe.h"
 #include "arch/arm64/layout.h"
 
 namespace petrel::arm64 {
@@ -31,13 +31,27 @@ Result<> set_attribute(int device, uint32_t group, uint64_t attribute, const voi
   return {};
 }
 
-int create_device(const KvmVm& vm, uint32_t type) {
+int create_device(const KvmVm& vm, uint32_t type, uint32_t flags = 0) {
   kvm_create_device create{};
   create.type = type;
+  create.flags = flags;
   if (ioctl(vm.vm_fd(), KVM_CREATE_DEVICE, &create) != 0) return -1;
   return static_cast<int>(create.fd);
 }
 }  // namespace
+
+GicVersion host_gic_version() {
+  // The smallest address space will do: the VM only answers whether it could have a GICv3.
+  auto vm = KvmVm::open(32);
+  if (!vm) {
+    spdlog::debug("describing a GICv3: {}", vm.error().message);
+    return GicVersion::kV3;
+  }
+  if (create_device(*vm, KVM_DEV_TYPE_ARM_VGIC_V3, KVM_CREATE_DEVICE_TEST) >= 0) {
+    return GicVersion::kV3;
+  }
+  return GicVersion::kV2;
+}
 
 Result<Gic> Gic::create(const KvmVm& vm, uint32_t vcpus) {
   int fd = create_device(vm, KVM_DEV_TYPE_ARM_VGIC_V3);
@@ -62,24 +76,18 @@ Result<Gic> Gic::create(const KvmVm& vm, uint32_t vcpus) {
       {KVM_VGIC_V2_ADDR_TYPE_DIST, kGicDistributorBase, "distributor address"},
       {KVM_VGIC_V2_ADDR_TYPE_CPU, kGicCpuInterfaceBase, "CPU interface address"}};
   for (const Placement& placement : version == GicVersion::kV3 ? std::span(v3) : std::span(v2)) {
-    if (auto r = set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, placement.type, &placement.address,
-                               placement.what);
-        !r) {
-      return std::unexpected(r.error());
-    }
+    TRY(set_attribute(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, placement.type, &placement.address,
+                      placement.what));
   }
   return gic;
 }
 
 Result<> Gic::finalize() const {
   const uint32_t interrupts = 32 + kSpiCount;
-  if (auto r = set_attribute(device_.get(), KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &interrupts,
-                             "number of interrupts");
-      !r) {
-    return r;
-  }
-  return set_attribute(device_.get(), KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, nullptr,
-                       "init");
+  TRY(set_attribute(device_.get(), KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &interrupts,
+                    "number of interrupts"));
+  return set_attribute(device_.get(), KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT,
+                       nullptr, "init");
 }
 
 }  // namespace petrel::arm64

@@ -140,22 +140,19 @@ Result<KernelImage> parse_image_header(std::span<const uint8_t> bytes, uint64_t 
 
 Result<KernelImage> inspect_kernel(const std::filesystem::path& path, KernelCheck check) {
   uint64_t size = 0;
-  auto fd = open_for_reading(path, size);
-  if (!fd) return std::unexpected(fd.error());
+  auto fd = TRY(open_for_reading(path, size));
   uint8_t header[sizeof(ImageHeader)] = {};
-  auto got = read_head(fd->get(), path, header);
-  if (!got) return std::unexpected(got.error());
-  if (is_gzip(std::span<const uint8_t>(header, *got))) {
-    auto reader = GzipReader::open(fd->get());
+  auto got = TRY(read_head(fd.get(), path, header));
+  if (is_gzip(std::span<const uint8_t>(header, got))) {
+    auto reader = GzipReader::open(fd.get());
     if (!reader) return std::unexpected(load_error(path, reader.error()));
     auto image = read_compressed_header(*reader, path);
     if (image && check == KernelCheck::kWhole) {
-      if (auto r = check_compressed_rest(*reader, *image, path); !r)
-        return std::unexpected(r.error());
+      TRY(check_compressed_rest(*reader, *image, path));
     }
     return image;
   }
-  auto image = parse_image_header(std::span<const uint8_t>(header, *got), size);
+  auto image = parse_image_header(std::span<const uint8_t>(header, got), size);
   if (!image) {
     return fail(ExitCode::kKernelLoadFailure,
                 fmt::format("{}: {}", path.string(), image.error().message));
@@ -166,8 +163,7 @@ Result<KernelImage> inspect_kernel(const std::filesystem::path& path, KernelChec
 Result<uint64_t> load_file(const std::filesystem::path& path, const GuestMemory& memory,
                            uint64_t address, uint64_t limit) {
   uint64_t size = 0;
-  auto fd = open_for_reading(path, size);
-  if (!fd) return std::unexpected(fd.error());
+  auto fd = TRY(open_for_reading(path, size));
   auto target = memory.slice(address, size);
   if (size > limit || !target) {
     return fail(
@@ -183,12 +179,12 @@ Result<uint64_t> load_file(const std::filesystem::path& path, const GuestMemory&
   uint64_t first_end = split;
   if (split < size) {
     try {
-      second = std::thread([&] { second_error = read_range(fd->get(), *target, split, size); });
+      second = std::thread([&] { second_error = read_range(fd.get(), *target, split, size); });
     } catch (const std::system_error&) {
       first_end = size;  // no thread to be had: read it all here
     }
   }
-  std::optional<std::string> first_error = read_range(fd->get(), *target, 0, first_end);
+  std::optional<std::string> first_error = read_range(fd.get(), *target, 0, first_end);
   if (second.joinable()) second.join();
   if (first_error || second_error) {
     return fail(ExitCode::kKernelLoadFailure,
@@ -201,12 +197,10 @@ Result<uint64_t> load_file(const std::filesystem::path& path, const GuestMemory&
 Result<uint64_t> load_kernel(const std::filesystem::path& path, const GuestMemory& memory,
                              uint64_t address, uint64_t limit) {
   uint64_t size = 0;
-  auto fd = open_for_reading(path, size);
-  if (!fd) return std::unexpected(fd.error());
+  auto fd = TRY(open_for_reading(path, size));
   uint8_t magic[2] = {};
-  auto got = read_head(fd->get(), path, magic);
-  if (!got) return std::unexpected(got.error());
-  if (!is_gzip(std::span<const uint8_t>(magic, *got)))
+  auto got = TRY(read_head(fd.get(), path, magic));
+  if (!is_gzip(std::span<const uint8_t>(magic, got)))
     return load_file(path, memory, address, limit);
 
   auto target = memory.slice(address, limit);
@@ -214,7 +208,7 @@ Result<uint64_t> load_kernel(const std::filesystem::path& path, const GuestMemor
     return std::unexpected(
         load_error(path, fmt::format("{} bytes do not fit in guest RAM at {:#x}", limit, address)));
   }
-  auto reader = GzipReader::open(fd->get());
+  auto reader = GzipReader::open(fd.get());
   if (!reader) return std::unexpected(load_error(path, reader.error()));
   auto loaded = reader->read(*target);
   if (!loaded) return std::unexpected(load_error(path, loaded.error()));

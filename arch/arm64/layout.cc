@@ -25,10 +25,10 @@ Result<BootLayout> plan_boot_layout(AddressRange ram, uint64_t kernel_text_offse
   const uint64_t kernel_base = ram.base + kernel_text_offset;
   if (kernel_text_offset >= layout.device_tree.base - ram.base ||
       kernel_image_size > layout.device_tree.base - kernel_base) {
-    return fail(ExitCode::kKernelLoadFailure,
-                fmt::format("kernel needs {} MiB at offset {:#x} but guest RAM is {} MiB",
-                            (kernel_image_size + (1 << 20) - 1) >> 20, kernel_text_offset,
-                            ram.size >> 20));
+    return fail(
+        ExitCode::kKernelLoadFailure,
+        fmt::format("kernel needs {} MiB at offset {:#x} but guest RAM is {} MiB",
+                    (kernel_image_size + (1 << 20) - 1) >> 20, kernel_text_offset, ram.size >> 20));
   }
   layout.kernel = {kernel_base, kernel_image_size};
   if (initrd_size) {
@@ -41,7 +41,8 @@ Result<BootLayout> plan_boot_layout(AddressRange ram, uint64_t kernel_text_offse
     }
     const uint64_t base = align_down(layout.device_tree.base - *initrd_size, kPageBytes);
     if (base < layout.kernel.end()) {
-      return fail(ExitCode::kKernelLoadFailure, "initrd does not fit in guest RAM beside the kernel");
+      return fail(ExitCode::kKernelLoadFailure,
+                  "initrd does not fit in guest RAM beside the kernel");
     }
     layout.initrd = AddressRange{base, *initrd_size};
   }

@@ -1,4 +1,4 @@
-#include "arch/arm64/machine.h"
+#include "arch/machine.h"
 
 #include <fmt/format.h>
 #include <linux/kvm.h>
@@ -22,12 +22,12 @@
 #include "core/event_loop.h"
 #include "core/guest_memory.h"
 #include "core/log.h"
+#include "vmm/device_threads.h"
+#include "vmm/run_outcome.h"
 
 namespace petrel::arm64 {
 
 namespace {
-
-constexpr uint8_t kConsoleEscape = 0x01;  // Ctrl-A, then 'x' stops the VM (as QEMU's -nographic)
 
 class KvmInterruptLine final : public InterruptLine {
  public:
@@ -49,7 +49,7 @@ class KvmEdgeInterrupt final : public EdgeInterrupt {
       return fail(ExitCode::kDeviceInitializationFailure,
                   fmt::format("eventfd: {}", strerror(errno)));
     }
-    if (auto r = vm.bind_irqfd(fd.get(), spi); !r) return std::unexpected(r.error());
+    TRY(vm.bind_irqfd(fd.get(), spi));
     return std::unique_ptr<EdgeInterrupt>(new KvmEdgeInterrupt(std::move(fd)));
   }
   void trigger() override { signal_eventfd(fd_.get()); }
@@ -77,10 +77,7 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
 
   Result<> create_vcpus(uint32_t count);
   Result<> load_payloads(const Config& config, const BootPlan& plan);
-  Result<> connect_console_input(const Config& config);
-  Result<> connect_virtio();
-  bool forward_console_input();
-  void finish(Result<GuestExit> outcome);
+  Result<> connect_devices(const Config& config);
   void end_by_test_exit(uint8_t status);
   void stop_threads();
 
@@ -90,47 +87,35 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   bool mmio_write(uint64_t address, std::span<const uint8_t> data) override {
     return board_->bus().write(address, data);
   }
-  void guest_exited(GuestExit how) override { finish(how); }
-  void vcpu_failed(Error error) override { finish(std::unexpected(std::move(error))); }
+  void guest_exited(GuestExit how) override { outcome_.end(how); }
+  void vcpu_failed(Error error) override { outcome_.end(std::unexpected(std::move(error))); }
 
   KvmVm vm_;
   GuestMemory memory_;
   std::optional<Gic> gic_;
   std::unique_ptr<Board> board_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
-  std::unique_ptr<EventLoop> device_loop_;
-  // Block devices get a loop each, so a slow disk stalls neither the console nor other disks.
-  std::vector<std::unique_ptr<EventLoop>> block_loops_;
-  bool escape_pending_ = false;
-
-  std::mutex mutex_;
-  std::condition_variable finished_;
-  std::optional<Result<GuestExit>> outcome_;
+  std::unique_ptr<vmm::DeviceThreads> device_threads_;
+  vmm::RunOutcome outcome_;
 };
 
 Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config, ConsoleSink& console) {
-  auto plan = plan_boot(config);
-  if (!plan) return std::unexpected(plan.error());
+  auto plan = TRY(plan_boot(config));
 
   const AddressRange ram = ram_range(config);
-  auto vm = KvmVm::open(address_bits(ram.end()));
-  if (!vm) return std::unexpected(vm.error());
+  auto vm = TRY(KvmVm::open(address_bits(ram.end())));
   spdlog::debug("create: KVM VM open at {:.1f} ms", elapsed_since_start_ms());
   // vhost-user backends (virtiofsd) map guest RAM themselves: then it must be a memfd.
   const auto sharing =
       config.shares.empty() ? GuestMemory::Sharing::kPrivate : GuestMemory::Sharing::kShared;
-  auto memory = GuestMemory::allocate(ram.base, ram.size, sharing);
-  if (!memory) return std::unexpected(memory.error());
-  if (auto r = vm->map_memory(0, memory->base(), memory->size(), memory->host_base()); !r) {
-    return std::unexpected(r.error());
-  }
-  std::unique_ptr<Arm64Machine> machine(new Arm64Machine(std::move(*vm), std::move(*memory)));
+  auto memory = TRY(GuestMemory::allocate(ram.base, ram.size, sharing));
+  TRY(vm.map_memory(0, memory.base(), memory.size(), memory.host_base()));
+  std::unique_ptr<Arm64Machine> machine(new Arm64Machine(std::move(vm), std::move(memory)));
 
-  auto gic = Gic::create(machine->vm_, config.machine.vcpus);
-  if (!gic) return std::unexpected(gic.error());
-  machine->gic_.emplace(std::move(*gic));
-  if (auto r = machine->create_vcpus(config.machine.vcpus); !r) return std::unexpected(r.error());
-  if (auto r = machine->gic_->finalize(); !r) return std::unexpected(r.error());
+  auto gic = TRY(Gic::create(machine->vm_, config.machine.vcpus));
+  machine->gic_.emplace(std::move(gic));
+  TRY(machine->create_vcpus(config.machine.vcpus));
+  TRY(machine->gic_->finalize());
 
   spdlog::debug("create: GIC and {} vCPU(s) at {:.1f} ms", config.machine.vcpus,
                 elapsed_since_start_ms());
@@ -143,16 +128,14 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config, Cons
   Arm64Machine* self = machine.get();
   wiring.test_exit = [self](uint8_t status) { self->end_by_test_exit(status); };
   wiring.memory = &machine->memory_;
-  auto board = Board::build(config, std::move(wiring));
-  if (!board) return std::unexpected(board.error());
-  machine->board_ = std::move(*board);
+  auto board = TRY(Board::build(config, std::move(wiring)));
+  machine->board_ = std::move(board);
 
   spdlog::debug("create: devices at {:.1f} ms", elapsed_since_start_ms());
-  if (auto r = machine->load_payloads(config, *plan); !r) return std::unexpected(r.error());
+  TRY(machine->load_payloads(config, plan));
   spdlog::debug("create: kernel, initrd and device tree loaded at {:.1f} ms",
                 elapsed_since_start_ms());
-  if (auto r = machine->connect_console_input(config); !r) return std::unexpected(r.error());
-  if (auto r = machine->connect_virtio(); !r) return std::unexpected(r.error());
+  TRY(machine->connect_devices(config));
   return std::unique_ptr<Machine>(std::move(machine));
 }
 
@@ -176,94 +159,41 @@ Result<> Arm64Machine::create_vcpus(uint32_t count) {
                 fmt::format("KVM_ARM_PREFERRED_TARGET: {}", strerror(errno)));
   }
   for (uint32_t index = 0; index < count; ++index) {
-    auto vcpu = Vcpu::create(vm_, index, target);
-    if (!vcpu) return std::unexpected(vcpu.error());
-    vcpus_.push_back(std::move(*vcpu));
+    auto vcpu = TRY(Vcpu::create(vm_, index, target));
+    vcpus_.push_back(std::move(vcpu));
   }
   return {};
 }
 
 Result<> Arm64Machine::load_payloads(const Config& config, const BootPlan& plan) {
   const BootLayout& layout = plan.layout;
-  if (auto r = load_kernel(config.boot.kernel, memory_, layout.kernel.base, layout.kernel.size);
-      !r) {
-    return std::unexpected(r.error());
-  }
+  TRY(load_kernel(config.boot.kernel, memory_, layout.kernel.base, layout.kernel.size));
   if (config.boot.initrd) {
-    if (auto r = load_file(*config.boot.initrd, memory_, layout.initrd->base, layout.initrd->size);
-        !r) {
-      return std::unexpected(r.error());
-    }
+    TRY(load_file(*config.boot.initrd, memory_, layout.initrd->base, layout.initrd->size));
   }
   std::vector<uint64_t> mpidrs;
   for (const auto& vcpu : vcpus_) {
-    auto mpidr = vcpu->mpidr();
-    if (!mpidr) return std::unexpected(mpidr.error());
-    mpidrs.push_back(*mpidr);
+    auto mpidr = TRY(vcpu->mpidr());
+    mpidrs.push_back(mpidr);
   }
-  auto tree = board_->device_tree(config, plan, mpidrs, gic_->version());
-  if (!tree) return std::unexpected(tree.error());
-  if (!memory_.write(layout.device_tree.base, *tree)) {
+  auto tree = TRY(board_->device_tree(config, plan, mpidrs, gic_->version()));
+  if (!memory_.write(layout.device_tree.base, tree)) {
     return fail(ExitCode::kInternalError, "device tree does not fit in guest RAM");
   }
   return vcpus_.front()->set_boot_registers(layout.kernel.base, layout.device_tree.base);
 }
 
-Result<> Arm64Machine::connect_console_input(const Config& config) {
-  auto loop = EventLoop::create();
-  if (!loop) return std::unexpected(loop.error());
-  device_loop_ = std::move(*loop);
-  if (config.console.mode != ConsoleMode::kStdio) return {};
-  if (auto r = device_loop_->add(STDIN_FILENO, [this] { return forward_console_input(); }); !r) {
-    // stdin closed, or a file or /dev/null that cannot be polled: the guest gets no input.
-    spdlog::debug("console input not connected: {}", r.error().message);
+Result<> Arm64Machine::connect_devices(const Config& config) {
+  device_threads_ = TRY(vmm::DeviceThreads::create(
+      [this](Error error) { outcome_.end(std::unexpected(std::move(error))); }));
+  if (config.console.mode == ConsoleMode::kStdio) {
+    device_threads_->connect_console(std::make_unique<vmm::ConsoleInput>(
+        STDIN_FILENO, [this](std::span<const uint8_t> bytes) { board_->console().receive(bytes); },
+        [this] { request_stop(); }));
   }
-  return {};
-}
-
-Result<> Arm64Machine::connect_virtio() {
-  for (const auto& transport : board_->virtio_devices()) {
-    for (const auto& notifier : transport->notifiers()) {
-      if (auto r = vm_.bind_ioeventfd(notifier.fd, notifier.address, notifier.queue); !r) return r;
-    }
-    EventLoop* loop = device_loop_.get();
-    if (transport->device_type() == virtio::kDeviceBlock) {
-      auto own = EventLoop::create();
-      if (!own) return std::unexpected(own.error());
-      block_loops_.push_back(std::move(*own));
-      loop = block_loops_.back().get();
-    }
-    if (auto r = transport->attach(*loop); !r) return r;
-  }
-  return {};
-}
-
-bool Arm64Machine::forward_console_input() {
-  uint8_t buffer[256];
-  const ssize_t got = ::read(STDIN_FILENO, buffer, sizeof(buffer));
-  if (got < 0) return errno == EINTR || errno == EAGAIN;
-  if (got == 0) return false;  // end of input
-  std::vector<uint8_t> bytes;
-  bytes.reserve(static_cast<size_t>(got));
-  for (ssize_t i = 0; i < got; ++i) {
-    const uint8_t byte = buffer[i];
-    if (escape_pending_) {
-      escape_pending_ = false;
-      if (byte == 'x' || byte == 'X') {
-        spdlog::info("console escape: stopping the VM");
-        request_stop();
-        return false;
-      }
-      if (byte != kConsoleEscape) bytes.push_back(kConsoleEscape);
-      bytes.push_back(byte);
-    } else if (byte == kConsoleEscape && isatty(STDIN_FILENO)) {
-      escape_pending_ = true;
-    } else {
-      bytes.push_back(byte);
-    }
-  }
-  board_->console().receive(bytes);
-  return true;
+  return device_threads_->attach(board_->virtio_devices(), [this](const auto& notifier) {
+    return vm_.bind_ioeventfd(notifier.fd, notifier.address, notifier.queue);
+  });
 }
 
 Result<> Arm64Machine::start() {
@@ -273,49 +203,42 @@ Result<> Arm64Machine::start() {
       return r;
     }
   }
-  device_loop_->start();
-  for (const auto& loop : block_loops_) loop->start();
+  device_threads_->start();
   return {};
-}
-
-void Arm64Machine::finish(Result<GuestExit> outcome) {
-  std::lock_guard lock(mutex_);
-  if (!outcome_) outcome_ = std::move(outcome);
-  finished_.notify_all();
 }
 
 // On the writing vCPU's thread. The run ends at once: no vCPU enters the guest again, so
 // nothing the guest does after its write (console output, a power-off) races the status.
+// Every vCPU is kicked before wait() is woken: wait() then joins them, and a kick must
+// not race that.
 void Arm64Machine::end_by_test_exit(uint8_t status) {
-  finish(GuestExit::test_exit(status));
   for (const auto& vcpu : vcpus_) vcpu->request_stop();
+  outcome_.end(GuestExit::test_exit(status));
 }
 
-void Arm64Machine::request_stop() {
-  finish(fail(ExitCode::kControllerForcedHalt, "the VM was stopped"));
-}
+void Arm64Machine::request_stop() { outcome_.end_by_request(); }
 
 Result<GuestExit> Arm64Machine::wait() {
-  {
-    std::unique_lock lock(mutex_);
-    finished_.wait(lock, [this] { return outcome_.has_value(); });
-  }
+  Result<GuestExit> outcome = outcome_.wait();
   stop_threads();
-  std::lock_guard lock(mutex_);
-  return *outcome_;
+  return outcome;
 }
 
+// vCPUs first: they use the devices the loops serve.
 void Arm64Machine::stop_threads() {
   for (const auto& vcpu : vcpus_) vcpu->request_stop();
   for (const auto& vcpu : vcpus_) vcpu->join();
-  if (device_loop_) device_loop_->stop();
-  for (const auto& loop : block_loops_) loop->stop();
+  if (device_threads_) device_threads_->stop();
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Machine>> create_machine(const Config& config, ConsoleSink& console) {
-  return Arm64Machine::create(config, console);
+}  // namespace petrel::arm64
+
+namespace petrel {
+
+Result<std::unique_ptr<Machine>> arch::create_machine(const Config& config, ConsoleSink& console) {
+  return arm64::Arm64Machine::create(config, console);
 }
 
-}  // namespace petrel::arm64
+}  // namespace petrel

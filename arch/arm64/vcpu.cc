@@ -1,18 +1,17 @@
 #include "arch/arm64/vcpu.h"
 
-#include "core/log.h"
-
+#include <fmt/format.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <mutex>
+
+#include "core/log.h"
 
 namespace petrel::arm64 {
 
@@ -67,7 +66,8 @@ Result<std::unique_ptr<Vcpu>> Vcpu::create(const KvmVm& vm, uint32_t index,
   if (fd < 0) return start_failure(index, fmt::format("KVM_CREATE_VCPU: {}", strerror(errno)));
   UniqueFd vcpu_fd(fd);
   void* run = mmap(nullptr, vm.vcpu_mmap_size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (run == MAP_FAILED) return start_failure(index, fmt::format("mmap kvm_run: {}", strerror(errno)));
+  if (run == MAP_FAILED)
+    return start_failure(index, fmt::format("mmap kvm_run: {}", strerror(errno)));
   std::unique_ptr<Vcpu> vcpu(
       new Vcpu(index, std::move(vcpu_fd), static_cast<kvm_run*>(run), vm.vcpu_mmap_size()));
 
@@ -106,8 +106,8 @@ Result<uint64_t> Vcpu::get_register(uint64_t id) const {
 Result<uint64_t> Vcpu::mpidr() const { return get_register(kRegMpidr); }
 
 Result<> Vcpu::set_boot_registers(uint64_t entry, uint64_t device_tree) const {
-  if (auto r = set_register(kRegPstate, kBootPstate); !r) return r;
-  if (auto r = set_register(kRegX0, device_tree); !r) return r;
+  TRY(set_register(kRegPstate, kBootPstate));
+  TRY(set_register(kRegX0, device_tree));
   return set_register(kRegPc, entry);
 }
 
@@ -128,14 +128,16 @@ Result<> Vcpu::start(VcpuExitHandler& handler) {
 void Vcpu::request_stop() {
   stop_ = true;
   // immediate_exit covers the window between the thread checking stop_ and entering
-  // KVM_RUN; the signal covers a thread already inside it.
+  // KVM_RUN; the signal covers a thread already inside it. Under the lock the thread takes
+  // to say it ends, so the signal never reaches a thread that has ended and may have been
+  // joined (its id then names nothing, or another thread).
   __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
-  if (thread_started_) pthread_kill(thread_handle_.load(), kKickSignal);
+  std::lock_guard lock(thread_mutex_);
+  if (thread_running_) pthread_kill(thread_handle_, kKickSignal);
 }
 
 void Vcpu::join() {
   if (thread_.joinable()) thread_.join();
-  thread_started_ = false;  // a joined thread's id must not be signalled again
 }
 
 void Vcpu::run_loop(VcpuExitHandler& handler) {
@@ -143,16 +145,26 @@ void Vcpu::run_loop(VcpuExitHandler& handler) {
   sigemptyset(&kick);
   sigaddset(&kick, kKickSignal);
   pthread_sigmask(SIG_UNBLOCK, &kick, nullptr);
-  thread_handle_ = pthread_self();
-  thread_started_ = true;
+  {
+    std::lock_guard lock(thread_mutex_);
+    thread_handle_ = pthread_self();
+    thread_running_ = true;
+  }
+  run_guest(handler);
+  std::lock_guard lock(thread_mutex_);
+  thread_running_ = false;
+}
 
+void Vcpu::run_guest(VcpuExitHandler& handler) {
   if (index_ == 0) spdlog::debug("vCPU 0: first KVM_RUN after {:.3f} ms", elapsed_since_start_ms());
   while (!stop_) {
     if (ioctl(fd_.get(), KVM_RUN, 0) != 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       const int error = errno;
       const char* hint =
-          error == ENOSYS ? " (an MMIO access KVM cannot decode, such as a load/store pair to a device)" : "";
+          error == ENOSYS
+              ? " (an MMIO access KVM cannot decode, such as a load/store pair to a device)"
+              : "";
       handler.vcpu_failed({ExitCode::kVcpuRuntimeFailure,
                            fmt::format("vCPU {}: KVM_RUN failed: {}{} at guest PC {:#x}", index_,
                                        strerror(error), hint, program_counter())});
@@ -167,34 +179,29 @@ bool Vcpu::handle_exit(VcpuExitHandler& handler) {
     case KVM_EXIT_MMIO: {
       auto& mmio = run_->mmio;
       const size_t length = std::min<size_t>(mmio.len, sizeof(mmio.data));
-      const bool claimed = mmio.is_write
-                               ? handler.mmio_write(mmio.phys_addr, std::span<const uint8_t>(mmio.data, length))
-                               : handler.mmio_read(mmio.phys_addr, std::span<uint8_t>(mmio.data, length));
+      const bool claimed =
+          mmio.is_write
+              ? handler.mmio_write(mmio.phys_addr, std::span<const uint8_t>(mmio.data, length))
+              : handler.mmio_read(mmio.phys_addr, std::span<uint8_t>(mmio.data, length));
       if (!claimed) {
         // Like a bus with nothing behind it: reads see zero, writes vanish.
         if (!mmio.is_write) std::memset(mmio.data, 0, sizeof(mmio.data));
         if (unclaimed_mmio_reports_ < kMaxUnclaimedMmioReports) {
           ++unclaimed_mmio_reports_;
-          spdlog::warn("vCPU {}: {}-byte {} at {:#x}, where no device is (PC {:#x})", index_, length,
-                       mmio.is_write ? "write" : "read", mmio.phys_addr, program_counter());
+          spdlog::warn("vCPU {}: {}-byte {} at {:#x}, where no device is (PC {:#x})", index_,
+                       length, mmio.is_write ? "write" : "read", mmio.phys_addr, program_counter());
         }
       }
       return true;
     }
     case KVM_EXIT_SYSTEM_EVENT:
       switch (run_->system_event.type) {
-        case KVM_SYSTEM_EVENT_SHUTDOWN:
-          handler.guest_exited(GuestExit::kPowerOff);
-          return false;
+        case KVM_SYSTEM_EVENT_SHUTDOWN: handler.guest_exited(GuestExit::kPowerOff); return false;
         case KVM_SYSTEM_EVENT_RESET:
-        case KVM_SYSTEM_EVENT_CRASH:
-          handler.guest_exited(GuestExit::kReset);
-          return false;
-        default:
-          return true;  // wake-up and suspend requests need nothing from us
+        case KVM_SYSTEM_EVENT_CRASH: handler.guest_exited(GuestExit::kReset); return false;
+        default: return true;  // wake-up and suspend requests need nothing from us
       }
-    case KVM_EXIT_INTR:
-      return true;
+    case KVM_EXIT_INTR: return true;
     case KVM_EXIT_ARM_NISV:
       handler.vcpu_failed({ExitCode::kVcpuRuntimeFailure,
                            fmt::format("vCPU {}: guest MMIO access at {:#x} that KVM cannot decode "
@@ -202,10 +209,10 @@ bool Vcpu::handle_exit(VcpuExitHandler& handler) {
                                        index_, run_->arm_nisv.fault_ipa, program_counter())});
       return false;
     default:
-      handler.vcpu_failed({ExitCode::kVcpuRuntimeFailure,
-                           fmt::format("vCPU {}: {} (exit reason {}) at guest PC {:#x}", index_,
-                                       exit_reason_name(run_->exit_reason), run_->exit_reason,
-                                       program_counter())});
+      handler.vcpu_failed(
+          {ExitCode::kVcpuRuntimeFailure,
+           fmt::format("vCPU {}: {} (exit reason {}) at guest PC {:#x}", index_,
+                       exit_reason_name(run_->exit_reason), run_->exit_reason, program_counter())});
       return false;
   }
 }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <thread>
 
@@ -50,6 +51,7 @@ class Vcpu {
   Vcpu(uint32_t index, UniqueFd fd, kvm_run* run, size_t run_size)
       : index_(index), fd_(std::move(fd)), run_(run), run_size_(run_size) {}
   void run_loop(VcpuExitHandler& handler);
+  void run_guest(VcpuExitHandler& handler);
   bool handle_exit(VcpuExitHandler& handler);
   uint64_t program_counter() const;
   Result<> set_register(uint64_t id, uint64_t value) const;
@@ -60,8 +62,10 @@ class Vcpu {
   kvm_run* run_;
   size_t run_size_;
   std::thread thread_;
-  std::atomic<bool> thread_started_{false};
-  std::atomic<pthread_t> thread_handle_{};
+  // Whether thread_handle_ names a live thread that may be signalled.
+  std::mutex thread_mutex_;
+  bool thread_running_ = false;
+  pthread_t thread_handle_{};
   std::atomic<bool> stop_{false};
   uint32_t unclaimed_mmio_reports_ = 0;
 };

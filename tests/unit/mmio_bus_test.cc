@@ -22,16 +22,15 @@ class RecordingDevice final : public MmioDevice {
     ++reads;
     last_offset = offset;
     last_size = data.size();
-    set_mmio_value(data, 0x8877665544332211ull);
+    store_le_any(data, 0x8877665544332211ull);
   }
   void mmio_write(uint64_t offset, std::span<const uint8_t> data) override {
     ++writes;
     last_offset = offset;
     last_size = data.size();
-    last_value = mmio_value(data);
+    last_value = load_le_any(data);
   }
-  std::string fdt_node_name() const override { return name_; }
-  void describe(FdtWriter&, const FdtContext&) const override {}
+  DeviceResources resources() const override { return {.kind = name_, .mmio = range_}; }
 
   int reads = 0;
   int writes = 0;
@@ -50,18 +49,18 @@ std::shared_ptr<RecordingDevice> device(std::string name, uint64_t base, uint64_
 
 TEST_CASE("mmio bus: little-endian value helpers", "[mmio_bus]") {
   const uint8_t bytes[8] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
-  CHECK(mmio_value(std::span<const uint8_t>(bytes, 1)) == 0x11);
-  CHECK(mmio_value(std::span<const uint8_t>(bytes, 2)) == 0x2211);
-  CHECK(mmio_value(std::span<const uint8_t>(bytes, 4)) == 0x44332211);
-  CHECK(mmio_value(std::span<const uint8_t>(bytes, 8)) == 0x8877665544332211ull);
+  CHECK(load_le_any(std::span<const uint8_t>(bytes, 1)) == 0x11);
+  CHECK(load_le_any(std::span<const uint8_t>(bytes, 2)) == 0x2211);
+  CHECK(load_le_any(std::span<const uint8_t>(bytes, 4)) == 0x44332211);
+  CHECK(load_le_any(std::span<const uint8_t>(bytes, 8)) == 0x8877665544332211ull);
 
   uint8_t out[4] = {0xff, 0xff, 0xff, 0xff};
-  set_mmio_value(std::span<uint8_t>(out, 4), 0xaabb);
+  store_le_any(std::span<uint8_t>(out, 4), 0xaabb);
   CHECK(out[0] == 0xbb);
   CHECK(out[1] == 0xaa);
   CHECK(out[2] == 0);
   CHECK(out[3] == 0);
-  set_mmio_value(std::span<uint8_t>(out, 1), 0x1234);  // truncates to the access width
+  store_le_any(std::span<uint8_t>(out, 1), 0x1234);  // truncates to the access width
   CHECK(out[0] == 0x34);
   CHECK(out[1] == 0xaa);
 }
@@ -79,7 +78,7 @@ TEST_CASE("mmio bus: accesses reach the device holding the address, at its offse
   CHECK(b->last_offset == 4);
   CHECK(b->last_size == 4);
   CHECK(a->reads == 0);
-  CHECK(mmio_value(word) == 0x44332211);
+  CHECK(load_le_any(word) == 0x44332211);
 
   const uint8_t value[2] = {0x34, 0x12};
   CHECK(bus.write(0x1010, value));

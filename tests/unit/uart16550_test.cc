@@ -318,7 +318,8 @@ TEST_CASE("uart: loopback does not grow the receiver past kMaxPendingInput", "[u
 TEST_CASE("uart: identity and device-tree node name", "[uart]") {
   UartRig rig;
   CHECK(rig.uart.name() == "uart");
-  CHECK(rig.uart.fdt_node_name() == "serial@9000000");
+  CHECK(rig.uart.resources().kind == "serial");
+  CHECK(rig.uart.resources().mmio.base == 0x9000000);
   CHECK(rig.uart.mmio_range().base == kBase);
   CHECK(rig.uart.mmio_range().size == Uart16550::kWindowBytes);
   CHECK(rig.uart.spi() == kSpi);

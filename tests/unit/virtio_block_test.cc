@@ -127,7 +127,7 @@ struct BlockRig {
   uint64_t config(uint64_t offset, size_t width) const {
     std::vector<uint8_t> bytes(width, 0xee);
     device->read_config(offset, bytes);
-    return mmio_value(bytes);
+    return load_le_any(bytes);
   }
 
   std::string file() const { return read_file(path); }

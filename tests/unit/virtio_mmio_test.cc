@@ -100,7 +100,8 @@ TEST_CASE("virtio-mmio: identification registers", "[virtio_mmio]") {
   CHECK(rig.transport->name() == "loopback");
   CHECK(rig.transport->mmio_range().base == MmioRig::kBase);
   CHECK(rig.transport->mmio_range().size == 0x200);
-  CHECK(rig.transport->fdt_node_name() == "virtio_mmio@a000000");
+  CHECK(rig.transport->resources().kind == "virtio_mmio");
+  CHECK(rig.transport->resources().mmio.base == 0xa000000);
   // An unknown register reads as zero.
   CHECK(rig.read(0x0f0) == 0);
 }

@@ -407,11 +407,11 @@ class MmioRig {
   uint64_t read(uint64_t offset, size_t width = 4) {
     std::vector<uint8_t> bytes(width, 0xee);
     transport->mmio_read(offset, bytes);
-    return mmio_value(bytes);
+    return load_le_any(bytes);
   }
   void write(uint64_t offset, uint64_t value, size_t width = 4) {
     std::vector<uint8_t> bytes(width);
-    set_mmio_value(bytes, value);
+    store_le_any(bytes, value);
     transport->mmio_write(offset, bytes);
   }
   uint32_t status() { return static_cast<uint32_t>(read(reg::kStatus)); }

@@ -1,0 +1,72 @@
+#include "core/event_loop.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <future>
+#include <set>
+#include <string>
+
+namespace petrel {
+namespace {
+
+// This process's epoll file descriptors.
+std::set<int> epoll_fds() {
+  std::set<int> fds;
+  DIR* dir = opendir("/proc/self/fd");
+  REQUIRE(dir != nullptr);
+  while (const dirent* entry = readdir(dir)) {
+    char target[64] = {};
+    const std::string link = std::string("/proc/self/fd/") + entry->d_name;
+    if (readlink(link.c_str(), target, sizeof(target) - 1) > 0 &&
+        std::string(target) == "anon_inode:[eventpoll]") {
+      fds.insert(std::stoi(entry->d_name));
+    }
+  }
+  closedir(dir);
+  return fds;
+}
+
+TEST_CASE("an event loop whose epoll_wait fails ends with an error naming it") {
+  const std::set<int> before = epoll_fds();
+  std::promise<Error> failed;
+  auto loop = EventLoop::create("the test loop", [&failed](Error error) {
+                failed.set_value(std::move(error));
+              }).value();
+  int epoll_fd = -1;
+  for (int fd : epoll_fds()) {
+    if (!before.contains(fd)) epoll_fd = fd;
+  }
+  REQUIRE(epoll_fd >= 0);
+
+  int pipe_fds[2];
+  REQUIRE(pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) == 0);
+  REQUIRE(loop->add(pipe_fds[0], [&pipe_fds] {
+    char drained[16];
+    while (read(pipe_fds[0], drained, sizeof(drained)) > 0) {
+    }
+    return true;
+  }));
+  loop->start();
+  // The loop's epoll descriptor now names /dev/null: its next epoll_wait fails (EINVAL).
+  // The pipe wakes the wait already under way, on the old epoll instance.
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  REQUIRE(dup2(null_fd, epoll_fd) == epoll_fd);
+  REQUIRE(write(pipe_fds[1], "x", 1) == 1);
+
+  auto outcome = failed.get_future();
+  REQUIRE(outcome.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  const Error error = outcome.get();
+  CHECK(error.code == ExitCode::kInternalError);
+  CHECK(error.message == "the test loop stopped: epoll_wait: Invalid argument");
+  loop->stop();
+  close(null_fd);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+}
+
+}  // namespace
+}  // namespace petrel
