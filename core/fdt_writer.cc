@@ -1,8 +1,7 @@
 #include "core/fdt_writer.h"
 
-#include <libfdt.h>
-
 #include <fmt/format.h>
+#include <libfdt.h>
 
 namespace petrel {
 
@@ -31,8 +30,9 @@ void FdtWriter::begin_node(std::string_view name) {
 void FdtWriter::end_node() { check(fdt_end_node(blob()), "end node"); }
 
 void FdtWriter::property(std::string_view name, std::span<const uint8_t> bytes) {
-  check(fdt_property(blob(), std::string(name).c_str(), bytes.data(), static_cast<int>(bytes.size())),
-        name);
+  check(
+      fdt_property(blob(), std::string(name).c_str(), bytes.data(), static_cast<int>(bytes.size())),
+      name);
 }
 
 void FdtWriter::property_empty(std::string_view name) {

@@ -1,13 +1,13 @@
 #include "core/gunzip.h"
 
-#include "core/error.h"
-
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "core/error.h"
 
 namespace petrel {
 

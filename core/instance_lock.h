@@ -14,12 +14,14 @@ class InstanceLock {
  public:
   // ALREADY_RUNNING when another process holds the name; an unusable runtime folder is
   // GUEST_INITIALIZATION_FAILURE.
-  static Result<InstanceLock> acquire(const std::filesystem::path& runtime_dir, const std::string& name);
+  static Result<InstanceLock> acquire(const std::filesystem::path& runtime_dir,
+                                      const std::string& name);
 
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  InstanceLock(UniqueFd fd, std::filesystem::path path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  InstanceLock(UniqueFd fd, std::filesystem::path path)
+      : fd_(std::move(fd)), path_(std::move(path)) {}
   UniqueFd fd_;
   std::filesystem::path path_;
 };

@@ -16,7 +16,8 @@ std::chrono::steady_clock::time_point& start_time() {
 }  // namespace
 
 double elapsed_since_start_ms() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_time()).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_time())
+      .count();
 }
 
 void init_logging(int verbosity) {

@@ -1,22 +1,24 @@
 // systemd readiness: the datagram petrel sends to $NOTIFY_SOCKET.
-#include <catch2/catch.hpp>
+#include "core/sd_notify.h"
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
 
-#include "core/sd_notify.h"
 #include "core/unique_fd.h"
 
 using namespace petrel;
 
 TEST_CASE("sd_notify: sends the state to NOTIFY_SOCKET and nothing without it") {
   const std::string path =
-      (std::filesystem::temp_directory_path() / ("petrel-notify-" + std::to_string(getpid()))).string();
+      (std::filesystem::temp_directory_path() / ("petrel-notify-" + std::to_string(getpid())))
+          .string();
   ::unlink(path.c_str());
   UniqueFd listener(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   REQUIRE(listener);

@@ -41,7 +41,9 @@ TEST_CASE("console input passes bytes on, Ctrl-A included when not a terminal, u
   bool stopped = false;
   ConsoleInput input(
       fds[0],
-      [&delivered](std::span<const uint8_t> bytes) { delivered.append(bytes.begin(), bytes.end()); },
+      [&delivered](std::span<const uint8_t> bytes) {
+        delivered.append(bytes.begin(), bytes.end());
+      },
       [&stopped] { stopped = true; });
   // A pipe is no terminal: Ctrl-A x is data, not the escape.
   REQUIRE(write(fds[1], "ls\n\x01x", 5) == 5);
