@@ -39,7 +39,7 @@ Result<ConsoleSink> ConsoleSink::open(const Config::Console& console) {
 }
 
 ConsoleSink::ConsoleSink(ConsoleSink&& other) noexcept
-    : stdout_fd_(other.stdout_fd_), log_(std::move(other.log_)) {
+    : stdout_(std::move(other.stdout_)), log_(std::move(other.log_)) {
   std::lock_guard lock(other.mutex_);
   log_failed_ = other.log_failed_;
   printed_ = other.printed_;
@@ -53,7 +53,7 @@ void ConsoleSink::write(std::span<const uint8_t> bytes) {
   std::lock_guard lock(mutex_);
   if (!bytes.empty()) printed_ = true;
   // A closed or broken stdout must not stop the guest; a failing log is said once.
-  if (stdout_fd_ >= 0) write_all(stdout_fd_, bytes);
+  if (stdout_) stdout_->write(bytes);
   if (log_ && !log_failed_ && !write_all(log_.get(), bytes)) {
     log_failed_ = true;
     spdlog::warn("console.log: write failed ({}); the log stops here", strerror(errno));

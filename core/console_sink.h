@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -10,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/output_buffer.h"
 #include "core/unique_fd.h"
 
 namespace petrel {
@@ -28,12 +30,16 @@ class ConsoleSink {
   // the file when it cannot be written.
   static Result<ConsoleSink> open(const Config::Console& console);
 
-  // `stdout_fd` -1 writes nowhere; `log` may be empty.
-  ConsoleSink(int stdout_fd, UniqueFd log) : stdout_fd_(stdout_fd), log_(std::move(log)) {}
+  // `stdout_fd` -1 writes nowhere; `log` may be empty. Output to `stdout_fd` goes through
+  // an OutputBuffer: a reader that stops reading never stalls the guest (README).
+  ConsoleSink(int stdout_fd, UniqueFd log)
+      : stdout_(stdout_fd >= 0 ? std::make_unique<OutputBuffer>(stdout_fd) : nullptr),
+        log_(std::move(log)) {}
   ConsoleSink(ConsoleSink&& other) noexcept;
 
   // From any thread (vCPU threads, on each UART write). Each write goes straight to the
-  // file descriptors: what the guest printed is in the log even if petrel is killed next.
+  // log file: what the guest printed is in the log even if petrel is killed next. stdout
+  // gets it through a bounded buffer, so a stopped reader costs output, never the guest.
   void write(std::span<const uint8_t> bytes);
 
   // A new boot of the guest (on_reset = "restart"): its panic, if any, is not the last one's.
@@ -56,7 +62,7 @@ class ConsoleSink {
  private:
   void end_line();
 
-  int stdout_fd_;
+  std::unique_ptr<OutputBuffer> stdout_;
   UniqueFd log_;
   mutable std::mutex mutex_;
   bool log_failed_ = false;

@@ -44,6 +44,7 @@ constexpr uint16_t kQueueSize = 256;
 constexpr size_t kIdBytes = 20;
 constexpr uint32_t kDiscardAlignmentSectors = 8;  // 4 KiB, the host's page and block size
 constexpr uint32_t kMaxDiscardSegments = 32;
+constexpr uint64_t kMaxRequestBytes = UINT32_MAX - 1;  // data and status in a used length
 
 // Whole-buffer positioned I/O over guest buffers, in IOV_MAX batches; false on an error
 // or an end of file inside the device's capacity.
@@ -193,6 +194,13 @@ uint8_t BlockDevice::transfer(bool write, uint64_t sector, std::vector<std::span
                               uint32_t& data_written) {
   uint64_t bytes = 0;
   for (const auto& b : buffers) bytes += b.size();
+  // The used element reports the bytes written plus the status byte in 32 bits: a longer
+  // request (only a hostile driver builds one) could not be reported, and would wrap to 0.
+  if (bytes > kMaxRequestBytes) {
+    spdlog::debug("{}: a {} of {} bytes is longer than a used element can report", name_,
+                  write ? "write" : "read", bytes);
+    return kStatusIoError;
+  }
   const uint64_t capacity_sectors = capacity_bytes_ / kSectorBytes;
   if (sector > capacity_sectors || bytes > capacity_bytes_ - sector * kSectorBytes) {
     spdlog::debug("{}: {} of {} bytes at sector {} is past the end", name_,
@@ -204,7 +212,7 @@ uint8_t BlockDevice::transfer(bool write, uint64_t sector, std::vector<std::span
                  errno != 0 ? strerror(errno) : "end of file");
     return kStatusIoError;
   }
-  if (!write) data_written = static_cast<uint32_t>(std::min<uint64_t>(bytes, UINT32_MAX));
+  if (!write) data_written = static_cast<uint32_t>(bytes);
   return kStatusOk;
 }
 

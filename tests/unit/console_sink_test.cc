@@ -6,10 +6,14 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "tests/unit/scratch_dir.h"
 
@@ -108,3 +112,61 @@ TEST_CASE("console sink: whether the guest printed anything, per boot") {
   sink.new_boot();
   CHECK_FALSE(sink.printed());
 }
+
+namespace petrel {
+namespace {
+
+std::span<const uint8_t> bytes_of(const std::string& text) {
+  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
+
+// What `petrel run | slow-reader` meets when the reader stops: the guest (the writer here)
+// must go on at once. Before the buffer, the write blocked in the full pipe, and so did the
+// vCPU that made it.
+TEST_CASE("output buffer: a reader that stops reading never blocks the writer") {
+  int fds[2];
+  REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
+  constexpr size_t kLimit = 256 * 1024;
+  constexpr size_t kTotal = 4 << 20;  // far more than the pipe and the buffer hold
+  const std::string chunk(4096, 'g');
+  auto out = std::make_unique<OutputBuffer>(fds[1], kLimit);
+  auto writing = std::async(std::launch::async, [&] {
+    for (size_t i = 0; i < kTotal / chunk.size(); ++i) out->write(bytes_of(chunk));
+  });
+  REQUIRE(writing.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  const uint64_t dropped = out->dropped();
+  // At most the pipe's 64 KiB and the buffer's limit were taken before the reader came back.
+  CHECK(dropped >= kTotal - kLimit - 65536);
+
+  // The reader comes back: everything not counted as dropped arrives, in order.
+  std::string received;
+  std::thread reader([&] {
+    char buffer[65536];
+    ssize_t n;
+    while ((n = read(fds[0], buffer, sizeof(buffer))) > 0) received.append(buffer, n);
+  });
+  out.reset();  // writes what is queued
+  close(fds[1]);
+  reader.join();
+  CHECK(received.size() + dropped == kTotal);
+  CHECK(received == std::string(received.size(), 'g'));
+  close(fds[0]);
+}
+
+TEST_CASE("output buffer: a reader that never comes back does not hold up the end") {
+  int fds[2];
+  REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
+  const std::string chunk(256 * 1024, 'h');
+  const auto start = std::chrono::steady_clock::now();
+  {
+    OutputBuffer out(fds[1]);
+    out.write(bytes_of(chunk));  // more than the pipe holds: the writer thread blocks
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took < OutputBuffer::kFlushTimeout + std::chrono::seconds(2));
+  close(fds[0]);
+  close(fds[1]);
+}
+
+}  // namespace
+}  // namespace petrel

@@ -544,3 +544,49 @@ TEST_CASE("virtio-blk: served through the transport", "[virtio_block][virtio_mmi
 
 }  // namespace
 }  // namespace petrel::virtio
+
+namespace petrel::virtio {
+namespace {
+
+// A driver can chain buffers that add up to 4 GiB or more, the same guest pages twice; the
+// used element's 32-bit length cannot report that many bytes plus the status byte. Before
+// the fix, a read of exactly 4 GiB - 1 + 1 bytes wrapped the used length to 0.
+TEST_CASE("virtio-blk: a request longer than a used length can report is an I/O error",
+          "[virtio_block]") {
+  constexpr uint64_t kBigRam = (2ull << 30) + (1 << 20);  // 2 GiB of data + 1 MiB for the rings
+  GuardedMemory ram(kRamBase, kBigRam);
+  DriverQueue ring(ram, 16);
+  Virtqueue queue(16);
+  petrel::testing::ScratchDir dir;
+  const std::filesystem::path path = dir.write("disk.img", "");
+  REQUIRE(truncate(path.c_str(), 8ll << 30) == 0);  // sparse: nothing is read anyway
+  auto device = BlockDevice::open(drive(path), "vda");
+  REQUIRE(device);
+  ring.configure(queue);
+  REQUIRE(queue.activate(ram, kFeatureVersion1));
+
+  const uint64_t data = kRamBase + (1 << 20);
+  const uint64_t header_at = kRamBase + kDataOffset;
+  const uint64_t status_at = header_at + 64;
+  ring.write(header_at, header(kIn, 0));
+  ring.put<uint8_t>(status_at, 0xff);
+  // Header, two 2 GiB - 1 buffers over the same pages and one more byte: 4 GiB - 1 of
+  // data, which with the status byte is one more than 32 bits hold.
+  const uint32_t half = (2u << 30) - 1;
+  ring.set_desc(0, header_at, 16, kDescNext, 1);
+  ring.set_desc(1, data, half, kDescWrite | kDescNext, 2);
+  ring.set_desc(2, data, half, kDescWrite | kDescNext, 3);
+  ring.set_desc(3, data, 1, kDescWrite | kDescNext, 4);
+  ring.set_desc(4, status_at, 1, kDescWrite);
+  ring.publish(0);
+
+  DirectAccess access(queue);
+  (*device)->serve(0, access);
+  REQUIRE_FALSE(access.failed());
+  REQUIRE(access.returned == 1);
+  CHECK(ring.last_used().len == 1);  // the status byte alone
+  CHECK(ring.read(status_at, 1)[0] == kIoError);
+}
+
+}  // namespace
+}  // namespace petrel::virtio
