@@ -70,8 +70,8 @@ TEST_CASE("a guest that ends by itself is a value, and the machine is gone", "[l
   CHECK(rig.lc().state() == PublicState::kRunning);
   auto m = rig.machine(0);
 
-  GuestExit how = GENERATE(GuestExit::kPowerOff, GuestExit::kReset, GuestExit::test_exit(0),
-                           GuestExit::test_exit(7));
+  GuestExit how = GENERATE(as<GuestExit>{}, GuestExit::kPowerOff, GuestExit::kReset,
+                           GuestExit::test_exit(0), GuestExit::test_exit(7));
   m->end(how);
   Result<GuestExit> r = got(run);
   REQUIRE(r.has_value());
