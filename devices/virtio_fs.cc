@@ -4,10 +4,15 @@
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "core/config_section.h"
 
 namespace petrel::virtio {
 
@@ -28,9 +33,119 @@ uint64_t desc_bytes(uint16_t size) { return 16ull * size; }
 uint64_t avail_bytes(uint16_t size) { return 6 + 2ull * size; }
 uint64_t used_bytes(uint16_t size) { return 6 + 8ull * size; }
 
+using config_detail::printable;
+using config_detail::quote_value;
+
+// The guest reads the tag as raw bytes from the device's config space and `mount -t
+// virtiofs TAG` names it on a command line: printable ASCII without spaces keeps both simple.
+Result<> check_share_tag(const ConfigTable& entry, const std::string& tag) {
+  if (tag.empty()) return entry.bad("tag", "empty tag");
+  if (tag.size() > kMaxShareTagBytes) {
+    return entry.bad("tag", fmt::format("{} is {} bytes, more than the {} of a virtiofs tag",
+                                        quote_value(tag), tag.size(), kMaxShareTagBytes));
+  }
+  if (!std::ranges::all_of(tag, [](char c) { return c > 0x20 && c <= 0x7e; })) {
+    return entry.bad("tag",
+                     fmt::format("{} is not printable ASCII without spaces", quote_value(tag)));
+  }
+  return {};
+}
+
+Result<std::optional<std::any>> read_share(const ConfigTable& entry,
+                                           const std::filesystem::path& source) {
+  ShareConfig share;
+  auto socket = TRY(config_detail::read_path(entry, "socket", source));
+  auto path = TRY(config_detail::read_path(entry, "path", source));
+  auto read_only = TRY(entry.boolean("read_only"));
+  share.read_only = read_only.value_or(false);
+  if (socket) {
+    // sockaddr_un holds the path with its NUL.
+    if ((socket)->native().size() >= sizeof(sockaddr_un::sun_path)) {
+      return entry.bad(
+          "socket", fmt::format("{} is longer than the {} bytes of a socket path",
+                                printable((socket)->string()), sizeof(sockaddr_un::sun_path) - 1));
+    }
+    // The virtiofsd behind a socket serves the folder and the access its own command line
+    // chose; petrel could not honour either.
+    if (path) return entry.bad("path", "not with socket: that virtiofsd chose its folder");
+    if (share.read_only) {
+      return entry.bad("read_only",
+                       "not with socket: start that virtiofsd on a read-only folder instead");
+    }
+    share.socket = std::move(*socket);
+  } else {
+    if (!path) return entry.missing("path", "key");
+    share.path = std::move(*path);
+  }
+
+  auto tag = TRY(entry.string("tag"));
+  if (!tag) return entry.missing("tag", "key");
+  TRY(check_share_tag(entry, *tag));
+  share.tag = std::move(*tag);
+  return share;
+}
+
+// The guest finds a share by its tag alone; a virtiofsd serves one connection.
+std::vector<UniqueValue> share_unique(const std::any& settings) {
+  const auto& share = std::any_cast<const ShareConfig&>(settings);
+  std::vector<UniqueValue> values = {{"tag", share.tag, quote_value(share.tag)}};
+  if (share.socket) {
+    values.push_back({"socket", share.socket->string(), printable(share.socket->string())});
+  }
+  return values;
+}
+
+// The folder exists and is a folder; a socket is only looked at when petrel connects to it.
+Result<> check_share_folder(const ConfigTable& entry, const std::any& settings) {
+  const auto& share = std::any_cast<const ShareConfig&>(settings);
+  if (share.socket) return {};
+  struct stat info {};
+  std::string why;
+  if (stat(share.path.c_str(), &info) != 0) {
+    why = strerror(errno);
+  } else if (!S_ISDIR(info.st_mode)) {
+    why = "not a folder";
+  } else {
+    return {};
+  }
+  return fail(ExitCode::kDeviceInitializationFailure,
+              fmt::format("{}: {}: {}: {}", entry.at("path"), entry.name("path"),
+                          printable(share.path.string()), why));
+}
+
+Result<std::unique_ptr<VirtioDevice>> make_share(const DeviceSetup& setup) {
+  return FsDevice::open(setup.settings<ShareConfig>(), setup.entry.index, *setup.memory);
+}
+
+constexpr DeviceKey kShareKeys[] = {{"path", "path, required without socket"},
+                                    {"tag", "string, required"},
+                                    {"read_only", "boolean, default false"},
+                                    {"socket", "path, optional"}};
+constexpr std::pair<std::string_view, std::string_view> kShareWords[] = {{"ro", "read_only"}};
+
 }  // namespace
 
-Result<std::unique_ptr<FsDevice>> FsDevice::open(const Config::Share& share, size_t index,
+constexpr DeviceType kShareType = {
+    .config = {.table = "share",
+               .repeated = true,
+               .max_entries = kMaxShares,
+               .plural = "shares",
+               .keys = kShareKeys,
+               .flag = {.form = DeviceFlag::Form::kEntry,
+                        .name = "share",
+                        .help = "host folder PATH,tag=TAG[,ro] as virtiofs (a [[share]] entry); "
+                                "repeatable",
+                        .first_key = "path",
+                        .words = kShareWords},
+               .read = read_share,
+               .unique = share_unique,
+               .check_files = check_share_folder,
+               .shares_guest_memory = true},
+    .virtio_id = kDeviceFilesystem,
+    .make_virtio = make_share,
+};
+
+Result<std::unique_ptr<FsDevice>> FsDevice::open(const ShareConfig& share, size_t index,
                                                  const GuestMemory& memory) {
   const std::string log_name = fmt::format("share[{}]", index);
   if (share.socket) {
