@@ -159,26 +159,27 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::open(const DriveConfig& drive,
   const std::string path = drive.path.string();
   const int flags = (drive.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
   UniqueFd fd(::open(path.c_str(), flags));
-  if (!fd) return init_failure(fmt::format("drive {}: {}: {}", guest_name, path, strerror(errno)));
+  if (!fd)
+    return device_init_failure(fmt::format("drive {}: {}: {}", guest_name, path, strerror(errno)));
   // One writer, or any number of readers: the lock goes with the fd, so it dies with us.
   if (flock(fd.get(), (drive.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return init_failure(
+      return device_init_failure(
           fmt::format("drive {}: {} is in use by another process ({})", guest_name, path,
                       drive.read_only ? "a writer holds it" : "it holds a lock on it"));
     }
-    return init_failure(
+    return device_init_failure(
         fmt::format("drive {}: {}: cannot lock: {}", guest_name, path, strerror(errno)));
   }
   struct stat info {};
   if (fstat(fd.get(), &info) != 0) {
-    return init_failure(fmt::format("drive {}: {}: {}", guest_name, path, strerror(errno)));
+    return device_init_failure(fmt::format("drive {}: {}: {}", guest_name, path, strerror(errno)));
   }
   uint64_t size = 0;
   bool can_discard = false;
   if (S_ISBLK(info.st_mode)) {
     if (ioctl(fd.get(), BLKGETSIZE64, &size) != 0) {
-      return init_failure(
+      return device_init_failure(
           fmt::format("drive {}: {}: BLKGETSIZE64: {}", guest_name, path, strerror(errno)));
     }
   } else if (S_ISREG(info.st_mode)) {
@@ -188,7 +189,7 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::open(const DriveConfig& drive,
         !drive.read_only && fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                                       static_cast<off_t>(size + 4096), 4096) == 0;
   } else {
-    return init_failure(
+    return device_init_failure(
         fmt::format("drive {}: {}: not a regular file or block device", guest_name, path));
   }
   if (size % kSectorBytes != 0) {

@@ -184,7 +184,7 @@ Result<std::unique_ptr<FsDevice>> FsDevice::connect(std::string tag, std::string
     if (!fd) return failure(fmt::format("eventfd: {}", strerror(errno)));
   }
   auto features = device->frontend_.start();
-  if (!features) return failure(features.error());
+  if (!features) return failure(features.error().message);
   if ((*features & kFeatureVersion1) == 0) {
     return failure(fmt::format("it does not offer VIRTIO_F_VERSION_1 (features {:#x})", *features));
   }
@@ -193,7 +193,7 @@ Result<std::unique_ptr<FsDevice>> FsDevice::connect(std::string tag, std::string
   const vhost_user::MemoryRegion region{memory.base(), memory.size(),
                                         reinterpret_cast<uint64_t>(memory.host_base()), 0};
   if (auto r = device->frontend_.set_mem_table(region, memory.shared_fd()); !r) {
-    return failure(r.error());
+    return failure(r.error().message);
   }
   spdlog::debug("{}: {} connected, backend features {:#x}", device->log_name_, device->name_,
                 *features);
@@ -220,29 +220,32 @@ std::string FsDevice::backend_state(std::chrono::milliseconds wait) {
   return "";
 }
 
-std::expected<void, std::string> FsDevice::start_rings(uint64_t features,
-                                                       std::span<const RingLayout> rings) {
-  if (backend_gone_) return std::unexpected("the vhost-user backend is gone" + backend_state());
+Result<> FsDevice::start_rings(uint64_t features, std::span<const RingLayout> rings) {
+  if (backend_gone_)
+    return fail(ExitCode::kDeviceInitializationFailure,
+                "the vhost-user backend is gone" + backend_state());
   // The guest may only have accepted what was offered, so this is what the backend offered.
   uint64_t acked = features & kPassedFeatures;
   if (frontend_.protocol_features()) acked |= vhost_user::kFeatureProtocolFeatures;
   TRY(frontend_.set_features(acked));
   for (const RingLayout& ring : rings) {
     if (auto r = start_ring(ring); !r) {
-      return std::unexpected(fmt::format("queue {}: {}{}", ring.index, r.error(), backend_state()));
+      return fail(ExitCode::kDeviceInitializationFailure,
+                  fmt::format("queue {}: {}{}", ring.index, r.error().message, backend_state()));
     }
   }
   return {};
 }
 
-std::expected<void, std::string> FsDevice::start_ring(const RingLayout& ring) {
-  if (ring.index >= kQueues) return std::unexpected(std::string("no such queue"));
+Result<> FsDevice::start_ring(const RingLayout& ring) {
+  if (ring.index >= kQueues) return fail(ExitCode::kDeviceInitializationFailure, "no such queue");
   // The transport checked the layout; the host addresses come from the checked API all the
   // same, so nothing outside guest RAM can reach the backend.
   auto desc = memory_.slice(ring.desc_table, desc_bytes(ring.size));
   auto avail = memory_.slice(ring.avail_ring, avail_bytes(ring.size));
   auto used = memory_.slice(ring.used_ring, used_bytes(ring.size));
-  if (!desc || !avail || !used) return std::unexpected(std::string("ring outside guest RAM"));
+  if (!desc || !avail || !used)
+    return fail(ExitCode::kDeviceInitializationFailure, "ring outside guest RAM");
   const vhost_user::VringAddresses addresses{ring.index, reinterpret_cast<uint64_t>(desc->data()),
                                              reinterpret_cast<uint64_t>(used->data()),
                                              reinterpret_cast<uint64_t>(avail->data())};
@@ -268,7 +271,7 @@ void FsDevice::reset() {
     started_[i] = false;
     if (backend_gone_) continue;
     if (auto r = frontend_.get_vring_base(i); !r) {
-      spdlog::warn("{}: reset: {}{}", name_, r.error(), backend_state());
+      spdlog::warn("{}: reset: {}{}", name_, r.error().message, backend_state());
     }
   }
   for (const UniqueFd& fd : call_fds_) {

@@ -65,8 +65,7 @@ class FsDevice final : public VirtioDevice {
   void read_config(uint64_t offset, std::span<uint8_t> data) const override;
 
   bool rings_served_elsewhere() const override { return true; }
-  std::expected<void, std::string> start_rings(uint64_t features,
-                                               std::span<const RingLayout> rings) override;
+  Result<> start_rings(uint64_t features, std::span<const RingLayout> rings) override;
   void reset() override;
   void serve(size_t, QueueAccess&) override {}
   // The call eventfds of both queues, then the vhost-user socket (to notice the backend end).
@@ -83,7 +82,7 @@ class FsDevice final : public VirtioDevice {
         memory_(memory),
         process_(std::move(process)) {}
 
-  std::expected<void, std::string> start_ring(const RingLayout& ring);
+  Result<> start_ring(const RingLayout& ring);
   // " (virtiofsd ended: exit status 1)" once the process petrel started has ended, given
   // `wait` to do so (its socket closes a moment before it is gone); else nothing.
   std::string backend_state(std::chrono::milliseconds wait = {});

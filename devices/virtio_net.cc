@@ -169,15 +169,15 @@ std::array<uint8_t, 6> default_mac(std::string_view name, size_t index) {
 Result<std::unique_ptr<NetDevice>> NetDevice::open(const std::string& tap, Mac mac) {
   UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
-    return init_failure(fmt::format("net {}: /dev/net/tun: {}{}", tap, strerror(errno),
-                                    errno == ENOENT ? " (is the tun module loaded?)" : ""));
+    return device_init_failure(fmt::format("net {}: /dev/net/tun: {}{}", tap, strerror(errno),
+                                           errno == ENOENT ? " (is the tun module loaded?)" : ""));
   }
   ifreq request{};
   std::strncpy(request.ifr_name, tap.c_str(), IFNAMSIZ - 1);
   request.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   if (ioctl(fd.get(), TUNSETIFF, &request) != 0) {
     const int error = errno;
-    return init_failure(fmt::format(
+    return device_init_failure(fmt::format(
         "net {}: cannot attach to the tap: {}{}", tap, strerror(error),
         error == EPERM ? " (create it for this user with `ip tuntap add NAME mode tap user USER`, "
                          "or run petrel with CAP_NET_ADMIN)"
@@ -186,11 +186,11 @@ Result<std::unique_ptr<NetDevice>> NetDevice::open(const std::string& tap, Mac m
   }
   const int header_bytes = kHeaderBytes;
   if (ioctl(fd.get(), TUNSETVNETHDRSZ, &header_bytes) != 0) {
-    return init_failure(fmt::format("net {}: TUNSETVNETHDRSZ: {}", tap, strerror(errno)));
+    return device_init_failure(fmt::format("net {}: TUNSETVNETHDRSZ: {}", tap, strerror(errno)));
   }
   // No receive offloads until the driver says which ones it takes (activate()).
   if (ioctl(fd.get(), TUNSETOFFLOAD, 0u) != 0) {
-    return init_failure(fmt::format("net {}: TUNSETOFFLOAD: {}", tap, strerror(errno)));
+    return device_init_failure(fmt::format("net {}: TUNSETOFFLOAD: {}", tap, strerror(errno)));
   }
   bring_up(tap);
   return std::unique_ptr<NetDevice>(
@@ -210,7 +210,7 @@ void NetDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
   read_config_bytes(config, offset, data);
 }
 
-std::expected<void, std::string> NetDevice::activate(uint64_t features) {
+Result<> NetDevice::activate(uint64_t features) {
   // The tap may hand us what the guest's driver accepted to receive, no more.
   unsigned offload = 0;
   if ((features & kFeatureGuestCsum) != 0) {
@@ -219,7 +219,8 @@ std::expected<void, std::string> NetDevice::activate(uint64_t features) {
     if ((features & kFeatureGuestTso6) != 0) offload |= TUN_F_TSO6;
   }
   if (ioctl(tap_.get(), TUNSETOFFLOAD, offload) != 0) {
-    return std::unexpected(fmt::format("TUNSETOFFLOAD {:#x}: {}", offload, strerror(errno)));
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("TUNSETOFFLOAD {:#x}: {}", offload, strerror(errno)));
   }
   frame_.resize(kMaxFrameBytes);
   return {};

@@ -43,7 +43,7 @@ class NetDevice final : public VirtioDevice {
   uint64_t features() const override;
   size_t queue_count() const override { return 2; }
   void read_config(uint64_t offset, std::span<uint8_t> data) const override;
-  std::expected<void, std::string> activate(uint64_t features) override;
+  Result<> activate(uint64_t features) override;
   void reset() override { pending_.clear(); }
   void serve(size_t queue, QueueAccess& queues) override;
   std::vector<int> watched_fds() const override { return {tap_.get()}; }
