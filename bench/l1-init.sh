@@ -149,49 +149,56 @@ show_tail() { # show_tail FILE TAG: the file's last lines as BENCH-LOG lines
   tail -n 25 "$1" 2>/dev/null | tr -d '\r' | while IFS= read -r l; do echo "BENCH-LOG $2: $l"; done
 }
 
-# measure_one LAUNCHER RUN PHASE MEASURE-OPTIONS... -- COMMAND...: one run, one line.
+# measure_one SORT LAUNCHER RUN PHASE MEASURE-OPTIONS... -- COMMAND...: one run, one line:
+# BENCH-RESULT for the boot figures (SORT boot: the guest must print its init marker),
+# BENCH-PSCI-RESULT for figure 7 (SORT psci: the guest prints nothing).
 measure_one() {
-  launcher=$1 run=$2 phase=$3
-  shift 3
-  out=/tmp/bench/$launcher-$run.stdout
-  err=/tmp/bench/$launcher-$run.stderr
+  sort=$1 launcher=$2 run=$3 phase=$4
+  shift 4
+  case $sort in
+    boot) result=BENCH-RESULT name=$launcher-$run tag="$launcher $run" ;;
+    *) result=BENCH-PSCI-RESULT name=psci-$launcher-$run tag="$launcher psci $run" ;;
+  esac
+  out=/tmp/bench/$name.stdout
+  err=/tmp/bench/$name.stderr
   arm_tracer
   trace_opt=
   [ $tracer = 1 ] && trace_opt="-T $T"
   # shellcheck disable=SC2086 # trace_opt is empty or two words
-  line=$(measure -t "$BENCH_RUN_TIMEOUT" -r "$BENCH_RAM" -o "$out" -E "$err" $trace_opt "$@" \
-    2>/tmp/bench/measure.err | grep '^MEASURE ')
+  line=$(measure -o "$out" -E "$err" $trace_opt "$@" 2>/tmp/bench/measure.err | grep '^MEASURE ')
   exec_s=$(echo "$line" | sed -n 's/.* exec_mono_s=\([0-9.]*\).*/\1/p')
   kvm_run=$(first_kvm_run "${exec_s:-0}")
   [ -n "$exec_s" ] || kvm_run=-1
   extra=" kvm_run_ms=$kvm_run"
-  if [ "$launcher" = petrel ]; then
+  if [ "$sort" = boot ] && [ "$launcher" = petrel ]; then
     self=$(sed -n 's/.*first KVM_RUN after \([0-9.]*\) ms.*/\1/p' "$err" | head -n 1)
     extra="$extra self_kvm_run_ms=${self:--1}"
   fi
   if [ -z "$line" ]; then
-    echo "BENCH-RESULT launcher=$launcher run=$run phase=$phase measure_failed=1"
-    show_tail /tmp/bench/measure.err "$launcher $run measure"
+    echo "$result launcher=$launcher run=$run phase=$phase measure_failed=1"
+    show_tail /tmp/bench/measure.err "$tag measure"
     return
   fi
-  echo "BENCH-RESULT launcher=$launcher run=$run phase=$phase ${line#MEASURE }$extra"
+  echo "$result launcher=$launcher run=$run phase=$phase ${line#MEASURE }$extra"
   ok=1
   case $line in *" exit=code:0 "*) ;; *) ok=0 ;; esac
-  case $line in *" marker_ms=-1.000 "*) ok=0 ;; esac
+  [ "$sort" = boot ] && case $line in *" marker_ms=-1.000 "*) ok=0 ;; esac
   if [ $ok = 0 ]; then
-    show_tail "$out" "$launcher $run stdout"
-    show_tail "$err" "$launcher $run stderr"
+    show_tail "$out" "$tag stdout"
+    show_tail "$err" "$tag stderr"
     dmesg >/tmp/bench/dmesg.txt 2>/dev/null
-    show_tail /tmp/bench/dmesg.txt "$launcher $run L1 dmesg"
+    show_tail /tmp/bench/dmesg.txt "$tag L1 dmesg"
   fi
 }
 
+BOOT_LIMITS="-t $BENCH_RUN_TIMEOUT -r $BENCH_RAM"
 petrel_run() {
-  measure_one petrel "$1" "$2" -e "first KVM_RUN" -- /bin/petrel -vv run "$PETREL_CONFIG"
+  # shellcheck disable=SC2086 # BOOT_LIMITS is a word list
+  measure_one boot petrel "$1" "$2" $BOOT_LIMITS -e "first KVM_RUN" -- /bin/petrel -vv run "$PETREL_CONFIG"
 }
 qemu_run() {
   # shellcheck disable=SC2086 # QEMU and QEMU_ARGS are word lists
-  measure_one qemu "$1" "$2" -- $QEMU $QEMU_ARGS -append "$QEMU_CMDLINE"
+  measure_one boot qemu "$1" "$2" $BOOT_LIMITS -- $QEMU $QEMU_ARGS -append "$QEMU_CMDLINE"
 }
 
 # measure_blk LAUNCHER RUN PHASE -- COMMAND...: one figure-5 run, one BENCH-BLK-RESULT line.
@@ -245,49 +252,15 @@ qemu_blk() {
   measure_blk qemu "$1" "$2" -- $QEMU $QEMU_BLK_ARGS -append "$QEMU_BLK_CMDLINE"
 }
 
-# measure_psci LAUNCHER RUN PHASE -- COMMAND...: one figure-7 run, one BENCH-PSCI-RESULT
-# line. The guest prints nothing: exec -> exit is the figure, the tracepoint gives the
-# first KVM_RUN as for the boot figures.
-measure_psci() {
-  launcher=$1 run=$2 phase=$3
-  shift 3
-  out=/tmp/bench/psci-$launcher-$run.stdout
-  err=/tmp/bench/psci-$launcher-$run.stderr
-  arm_tracer
-  trace_opt=
-  [ $tracer = 1 ] && trace_opt="-T $T"
-  # shellcheck disable=SC2086 # trace_opt is empty or two words
-  line=$(measure -t "$BENCH_PSCI_TIMEOUT" -r "$BENCH_PSCI_RAM" -o "$out" -E "$err" $trace_opt "$@" \
-    2>/tmp/bench/measure.err | grep '^MEASURE ')
-  exec_s=$(echo "$line" | sed -n 's/.* exec_mono_s=\([0-9.]*\).*/\1/p')
-  kvm_run=$(first_kvm_run "${exec_s:-0}")
-  [ -n "$exec_s" ] || kvm_run=-1
-  if [ -z "$line" ]; then
-    echo "BENCH-PSCI-RESULT launcher=$launcher run=$run phase=$phase measure_failed=1"
-    show_tail /tmp/bench/measure.err "$launcher psci $run measure"
-    return
-  fi
-  echo "BENCH-PSCI-RESULT launcher=$launcher run=$run phase=$phase ${line#MEASURE } kvm_run_ms=$kvm_run"
-  case $line in
-    *" exit=code:0 "*) ;;
-    *)
-      show_tail "$out" "$launcher psci $run stdout"
-      show_tail "$err" "$launcher psci $run stderr"
-      dmesg >/tmp/bench/dmesg.txt 2>/dev/null
-      show_tail /tmp/bench/dmesg.txt "$launcher psci $run L1 dmesg" ;;
-  esac
-}
-petrel_psci() {
-  measure_psci petrel "$1" "$2" -- /bin/petrel run "$PETREL_PSCI_CONFIG"
-}
-qemu_psci() {
-  # shellcheck disable=SC2086 # QEMU and QEMU_PSCI_ARGS are word lists
-  measure_psci qemu "$1" "$2" -- $QEMU $QEMU_PSCI_ARGS
-}
-kvmtool_psci() {
-  # shellcheck disable=SC2086 # KVMTOOL_PSCI_ARGS is a word list
-  measure_psci kvmtool "$1" "$2" -- /bin/lkvm $KVMTOOL_PSCI_ARGS
-}
+# Figure 7's runs: exec -> exit is the figure, the tracepoint gives the first KVM_RUN as for
+# the boot figures.
+PSCI_LIMITS="-t $BENCH_PSCI_TIMEOUT -r $BENCH_PSCI_RAM"
+# shellcheck disable=SC2086 # PSCI_LIMITS, QEMU, QEMU_PSCI_ARGS and KVMTOOL_PSCI_ARGS are word lists
+petrel_psci() { measure_one psci petrel "$1" "$2" $PSCI_LIMITS -- /bin/petrel run "$PETREL_PSCI_CONFIG"; }
+# shellcheck disable=SC2086
+qemu_psci() { measure_one psci qemu "$1" "$2" $PSCI_LIMITS -- $QEMU $QEMU_PSCI_ARGS; }
+# shellcheck disable=SC2086
+kvmtool_psci() { measure_one psci kvmtool "$1" "$2" $PSCI_LIMITS -- /bin/lkvm $KVMTOOL_PSCI_ARGS; }
 psci_launchers="petrel qemu"
 [ "$BENCH_KVMTOOL" = 1 ] && psci_launchers="petrel qemu kvmtool"
 

@@ -36,6 +36,17 @@ function smedian(key,   m) {
   return m % 2 ? v[key, (m + 1) / 2] : (v[key, m / 2] + v[key, m / 2 + 1]) / 2
 }
 
+# keep_result(): the current BENCH-*RESULT line, kept for the JSON, its key=value fields in f.
+function keep_result(   i, eq) {
+  line[++nresults] = $0
+  delete f
+  for (i = 2; i <= NF; i++) {
+    eq = index($i, "=")
+    if (eq == 0) continue
+    f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+  }
+}
+
 function fmt(x, unit) { return unit == "MiB" ? sprintf("%.2f", x) : sprintf("%.1f", x) }
 function isnum(x) { return x ~ /^-?[0-9]+(\.[0-9]+)?$/ }
 function triple(key, unit) {
@@ -69,14 +80,7 @@ BEGIN {
 /^BENCH-DONE/ { done = 1 }
 /^BENCH-WARNING / { note("L1: " substr($0, 16)) }
 /^BENCH-RESULT / {
-  nresults++
-  delete f
-  for (i = 2; i <= NF; i++) {
-    eq = index($i, "=")
-    if (eq == 0) continue
-    f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
-  }
-  line[nresults] = $0
+  keep_result()
   who = f["launcher"]
   tag = who " run " f["run"]
   if (f["phase"] != "measured") { skipped++; next }
@@ -112,14 +116,7 @@ BEGIN {
 
 # Figure 5's runs (bench/l1-init.sh measure_blk): the guest's own dd timings.
 /^BENCH-BLK-RESULT / {
-  nresults++
-  delete f
-  for (i = 2; i <= NF; i++) {
-    eq = index($i, "=")
-    if (eq == 0) continue
-    f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
-  }
-  line[nresults] = $0
+  keep_result()
   who = f["launcher"]
   tag = who " disk run " f["run"]
   if (f["phase"] != "measured") next
@@ -142,16 +139,9 @@ BEGIN {
   if (f["clock"] == "uptime") blk_clock = f["clock"]
 }
 
-# Figure 7's runs (bench/l1-init.sh measure_psci): the PSCI SYSTEM_OFF guest.
+# Figure 7's runs (bench/l1-init.sh measure_one psci): the PSCI SYSTEM_OFF guest.
 /^BENCH-PSCI-RESULT / {
-  nresults++
-  delete f
-  for (i = 2; i <= NF; i++) {
-    eq = index($i, "=")
-    if (eq == 0) continue
-    f[substr($i, 1, eq - 1)] = substr($i, eq + 1)
-  }
-  line[nresults] = $0
+  keep_result()
   who = f["launcher"]
   tag = who " PSCI run " f["run"]
   if (f["phase"] != "measured") next
