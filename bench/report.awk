@@ -157,6 +157,7 @@ BEGIN {
   add("psci|" who, f["exit_ms"])
   add("psci_cpu|" who, f["user_ms"] + f["sys_ms"])
   if (f["hwm_kib"] >= 0) add("psci_hwm|" who, f["hwm_kib"] / 1024)
+  if (isnum(f["minflt"])) add("psci_flt|" who, f["minflt"])  # measure.c before minflt: none
   if (f["kvm_run_ms"] >= 0) {
     add("psci_run|" who, f["kvm_run_ms"])
     add("psci_after|" who, f["exit_ms"] - f["kvm_run_ms"])
@@ -178,7 +179,7 @@ END {
       problem(whos[w] ": " (psci_count[whos[w]] + 0) " measured PSCI result(s), expected " runs)
   if (blk_clock != "") note("the guest timed dd with /proc/uptime (no /proc/timer_list, no date +%N): 10 ms steps")
 
-  nfig = split("marker exit cpu mem blkw blkr kvm_run self byte hwm grss inst guest sampling psci psci_run psci_after psci_cpu psci_hwm", figs, " ")
+  nfig = split("marker exit cpu mem blkw blkr kvm_run self byte hwm grss inst guest sampling psci psci_run psci_after psci_cpu psci_hwm psci_flt", figs, " ")
   for (i = 1; i <= nfig; i++)
     for (w = 1; w <= 3; w++) {
       key = figs[i] "|" whos[w]
@@ -205,11 +206,12 @@ END {
   title["psci_after"] = "  7: first KVM_RUN -> exit"; unit["psci_after"] = "ms"
   title["psci_cpu"] = "  7: CPU time (user + system)"; unit["psci_cpu"] = "ms"
   title["psci_hwm"] = "  7: peak RSS (VmHWM)"; unit["psci_hwm"] = "MiB"
+  title["psci_flt"] = "  7: page faults (minor)"; unit["psci_flt"] = ""
   # Which rows a kind of run fills: only those are shown.
   split("marker exit cpu mem kvm_run self byte hwm grss inst guest sampling", tmp, " ")
   for (i in tmp) row_kind[tmp[i]] = "boot"
   row_kind["blkw"] = row_kind["blkr"] = "disk"
-  split("psci psci_run psci_after psci_cpu psci_hwm", tmp, " ")
+  split("psci psci_run psci_after psci_cpu psci_hwm psci_flt", tmp, " ")
   for (i in tmp) row_kind[tmp[i]] = "psci"
 
   # Ratios of medians and the issue's targets (informative: nothing fails on them).
@@ -290,8 +292,9 @@ END {
   desc["psci_after"] = "figure 7: first KVM_RUN -> launcher exit (the guest's run, the SYSTEM_OFF exit and the launcher's teardown)"
   desc["psci_cpu"] = "figure 7: launcher CPU time, user + system, all threads (wait4 rusage), ms"
   desc["psci_hwm"] = "figure 7: peak RSS (VmHWM, read every 50 ms), MiB"
+  desc["psci_flt"] = "figure 7: minor page faults, all threads (wait4 rusage)"
   jname["psci"] = "psci_exec_to_exit_ms"; jname["psci_run"] = "psci_exec_to_first_kvm_run_ms"
-  jname["psci_after"] = "psci_first_kvm_run_to_exit_ms"; jname["psci_cpu"] = "psci_cpu_ms"; jname["psci_hwm"] = "psci_peak_rss_mib"
+  jname["psci_after"] = "psci_first_kvm_run_to_exit_ms"; jname["psci_cpu"] = "psci_cpu_ms"; jname["psci_hwm"] = "psci_peak_rss_mib"; jname["psci_flt"] = "psci_minor_page_faults"
   jname["marker"] = "exec_to_marker_ms"; jname["exit"] = "exec_to_exit_ms"
   jname["cpu"] = "cpu_minus_guest_ms"; jname["mem"] = "memory_overhead_mib"
   jname["blkw"] = "virtio_blk_seq_write_mb_s"; jname["blkr"] = "virtio_blk_seq_read_mb_s"
