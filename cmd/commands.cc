@@ -17,6 +17,7 @@
 #include "core/instance_lock.h"
 #include "core/lifecycle.h"
 #include "core/sd_notify.h"
+#include "vmm/api_server.h"
 
 namespace petrel {
 
@@ -52,6 +53,42 @@ std::string panic_reason(const std::string& line) {
   return at == std::string::npos ? line : line.substr(at);
 }
 
+// What the control socket may ask of the guest `run` runs.
+class RunningGuest final : public api::GuestControl {
+ public:
+  RunningGuest(const Config& config, const Lifecycle& lifecycle)
+      : config_(config), lifecycle_(lifecycle) {}
+  std::string id() const override { return config_.name; }
+  PublicState state() const override { return lifecycle_.state(); }
+  uint32_t vcpu_count() const override { return config_.machine.vcpus; }
+  uint64_t mem_size_mib() const override { return config_.machine.memory_bytes >> 20; }
+
+ private:
+  const Config& config_;
+  const Lifecycle& lifecycle_;
+};
+
+// The control socket's path: [api] socket (or --api-sock), else NAME.sock next to the
+// instance lock. None when it is turned off.
+Result<std::optional<std::filesystem::path>> api_socket_path(const Config& config,
+                                                             const RunOptions& options) {
+  if (!config.api.enabled) return std::nullopt;
+  if (config.api.socket) return *config.api.socket;  // its length was checked with the config
+  const std::filesystem::path path =
+      options.runtime_dir.value_or(default_runtime_dir()) / (config.name + ".sock");
+  if (path.string().size() > api::max_socket_path_bytes()) {
+    const std::string origin = options.runtime_dir
+                                   ? fmt::format("--runtime-dir {}", options.runtime_dir->string())
+                                   : std::string("the runtime folder");
+    return fail(
+        ExitCode::kBadConfig,
+        fmt::format("{}: the control socket {} would be {} bytes long; a Unix socket "
+                    "path holds at most {} (set api.socket or --api-sock)",
+                    origin, path.string(), path.string().size(), api::max_socket_path_bytes()));
+  }
+  return path;
+}
+
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
@@ -79,6 +116,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 ExitCode run_command(const RunOptions& options) {
   auto config = options.guest.load();
   if (!config) return report(config.error());
+  auto socket_path = api_socket_path(*config, options);
+  if (!socket_path) return report(socket_path.error());
 
   auto lock =
       InstanceLock::acquire(options.runtime_dir.value_or(default_runtime_dir()), config->name);
@@ -89,6 +128,20 @@ ExitCode run_command(const RunOptions& options) {
 
   Lifecycle lifecycle(
       [&console](const Config& guest) { return arch::create_machine(guest, *console); });
+  // Served from before Create until the run ends; destroyed (its thread joined, its socket
+  // file removed) before the lifecycle it reads. A socket left by a killed run of this name
+  // is removed first: the instance lock says no live run of it is serving there.
+  RunningGuest guest(*config, lifecycle);
+  std::unique_ptr<api::Server> api_server;
+  if (*socket_path) {
+    if (auto removed = api::remove_stale_socket(**socket_path); !removed) {
+      return report(removed.error());
+    }
+    auto served = api::Server::start(**socket_path, guest);
+    if (!served) return report(served.error());
+    api_server = std::move(*served);
+    spdlog::info("control socket: {}", (*socket_path)->string());
+  }
   auto started = Supervisor::start(
       [&lifecycle] {
         notify_systemd("STOPPING=1");

@@ -12,6 +12,7 @@
 #include "cmd/commands.h"
 #include "cmd/supervisor.h"
 #include "core/log.h"
+#include "core/version.h"
 
 namespace {
 
@@ -82,7 +83,7 @@ int main(int argc, char** argv) {
   CLI::App app{"petrel: a microVM launcher for arm64 Linux guests on KVM", "petrel"};
   app.footer(kExitCodes);
   app.require_subcommand(1);
-  app.set_version_flag("--version", "petrel 0.1.0");
+  app.set_version_flag("--version", "petrel " + std::string(petrel::kVersion));
   int verbosity = 0;
   app.add_flag("-v,--verbose", verbosity, "more logging on stderr (-v info, -vv debug)");
 
@@ -99,9 +100,9 @@ int main(int argc, char** argv) {
     run.guest.set_kernel_args(kernel_args);
     run_cmd->add_option("--timeout", timeout_text,
                         "stop the guest and exit 124 after DURATION (e.g. 90, 90s, 500ms, 2m)");
-    run_cmd->add_option(
-        "--runtime-dir", runtime_dir,
-        "folder for the per-name lock (default $XDG_RUNTIME_DIR/petrel, /run/petrel as root)");
+    run_cmd->add_option("--runtime-dir", runtime_dir,
+                        "folder for the per-name lock and control socket NAME.sock (default "
+                        "$XDG_RUNTIME_DIR/petrel, /run/petrel as root)");
   }
 
   petrel::GuestFlags check_guest;

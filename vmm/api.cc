@@ -1,0 +1,159 @@
+#include "vmm/api.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "core/version.h"
+
+namespace petrel::api {
+
+namespace {
+
+using nlohmann::json;
+
+// Request bodies here are flat objects; anything nested deeper is refused before it is
+// built, so a body of 16 KiB of '[' costs neither stack nor memory.
+constexpr int kMaxJsonDepth = 8;
+
+// Client text (the method and path it sent) may be any bytes: invalid UTF-8 is replaced,
+// never thrown about.
+std::string to_text(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string_view public_state_name(PublicState state) {
+  switch (state) {
+    case PublicState::kNotStarted: return "Not started";
+    case PublicState::kRunning: return "Running";
+    case PublicState::kPaused: return "Paused";
+  }
+  return "Not started";
+}
+
+std::string_view json_type(const json& value) {
+  if (value.is_object()) return "an object";
+  if (value.is_array()) return "an array";
+  if (value.is_string()) return "a string";
+  if (value.is_boolean()) return "a boolean";
+  if (value.is_number()) return "a number";
+  return "null";
+}
+
+// The body as a JSON object; the error says what is wrong with it.
+Decoded<json> parse_object(std::string_view body) {
+  if (body.empty()) return std::unexpected("the request needs a JSON body");
+  bool too_deep = false;
+  const json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth) too_deep = true;
+    return !too_deep;
+  };
+  json value;
+  try {
+    value = json::parse(body, limit_depth);
+  } catch (const json::exception& error) {
+    return std::unexpected(fmt::format("the body is not valid JSON: {}", error.what()));
+  }
+  if (too_deep) {
+    return std::unexpected(fmt::format("the body nests deeper than {} levels", kMaxJsonDepth));
+  }
+  if (!value.is_object()) {
+    return std::unexpected(fmt::format("the body must be a JSON object, not {}", json_type(value)));
+  }
+  return value;
+}
+
+// Every key of `object` must be one of `known`.
+Decoded<void> only_known_fields(const json& object, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : object.items()) {
+    bool found = false;
+    for (std::string_view name : known) found = found || key == name;
+    if (!found) {
+      return std::unexpected(
+          fmt::format("unknown field {} (known: {})", to_text(json(key)), fmt::join(known, ", ")));
+    }
+  }
+  return {};
+}
+
+// A string field that must be present.
+Decoded<std::string> required_string(const json& object, std::string_view field) {
+  const auto found = object.find(field);
+  if (found == object.end()) return std::unexpected(fmt::format("missing field '{}'", field));
+  if (!found->is_string()) {
+    return std::unexpected(fmt::format("{}: expected a string, got {}", field, json_type(*found)));
+  }
+  return found->get<std::string>();
+}
+
+Response json_response(unsigned status, const json& body) { return {status, to_text(body)}; }
+
+Response get_info(GuestControl& guest) {
+  return json_response(200, {{"app_name", "petrel"},
+                             {"id", guest.id()},
+                             {"state", public_state_name(guest.state())},
+                             {"vmm_version", kVersion}});
+}
+
+Response get_machine_config(GuestControl& guest) {
+  return json_response(
+      200, {{"vcpu_count", guest.vcpu_count()}, {"mem_size_mib", guest.mem_size_mib()}});
+}
+
+Response put_actions(const Request& request) {
+  const Decoded<ActionType> action = decode_action(request.body);
+  if (!action) return fault(400, action.error());
+  switch (*action) {
+    case ActionType::kInstanceStart:
+      return fault(400, "InstanceStart is not supported: `petrel run` starts the guest itself");
+    case ActionType::kFlushMetrics: return fault(400, "metrics are not configured");
+    case ActionType::kSendCtrlAltDel:
+      return fault(400, "no power button: this machine has no device to send Ctrl+Alt+Del to");
+  }
+  return fault(500, "unhandled action");
+}
+
+}  // namespace
+
+Response fault(unsigned status, std::string_view message) {
+  return json_response(status, {{"fault_message", message}});
+}
+
+Decoded<ActionType> decode_action(std::string_view body) {
+  static constexpr std::array<std::pair<std::string_view, ActionType>, 3> kActions = {{
+      {"InstanceStart", ActionType::kInstanceStart},
+      {"FlushMetrics", ActionType::kFlushMetrics},
+      {"SendCtrlAltDel", ActionType::kSendCtrlAltDel},
+  }};
+  const json object = TRY(parse_object(body));
+  TRY(only_known_fields(object, {"action_type"}));
+  const std::string type = TRY(required_string(object, "action_type"));
+  for (const auto& [name, action] : kActions) {
+    if (type == name) return action;
+  }
+  return std::unexpected(
+      fmt::format("action_type: {} is not one of InstanceStart, FlushMetrics, SendCtrlAltDel",
+                  to_text(json(type))));
+}
+
+Response handle_request(const Request& request, GuestControl& guest) {
+  // The query string selects nothing here.
+  const std::string_view path =
+      std::string_view(request.target)
+          .substr(0, std::min(request.target.size(), request.target.find('?')));
+  try {
+    if (request.method == "GET" && path == "/") return get_info(guest);
+    if (request.method == "GET" && path == "/machine-config") return get_machine_config(guest);
+    if (request.method == "PUT" && path == "/actions") return put_actions(request);
+    return fault(400, fmt::format("Invalid request method and/or path: {} {}", request.method,
+                                  request.target));
+  } catch (const std::exception& error) {
+    // Nothing above should throw; a bug must still not take the guest down with it.
+    return fault(500, fmt::format("internal error: {}", error.what()));
+  }
+}
+
+}  // namespace petrel::api
