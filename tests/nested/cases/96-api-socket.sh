@@ -1,0 +1,70 @@
+#!/bin/sh
+# api-socket: `petrel run` serves its control socket, RUNTIME_DIR/NAME.sock (folder 0700,
+# socket 0600), while the guest runs. A client that is not petrel's own (OpenBSD netcat,
+# the HTTP request written by hand: L1 has no curl) gets GET / with state "Running",
+# GET /machine-config, and 400 with a fault_message for a bad action and an unknown path.
+# A SIGKILLed run leaves its socket file behind; the next run of the same name replaces it
+# and serves, and on SIGTERM exits 15 and removes it.
+# case-timeout: 150
+. /nested/lib.sh
+rt=/tmp/api-rt
+sock=$rt/api-socket.sock
+rm -rf "$rt"
+
+# http METHOD PATH [BODY]: the whole response (status line, headers, body) in $REPLY_FILE.
+REPLY_FILE=$CASE_DIR/reply
+http() {
+  if [ -n "${3:-}" ]; then
+    printf '%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n%s' \
+      "$1" "$2" "${#3}" "$3"
+  else
+    printf '%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$1" "$2"
+  fi | timeout 10 nc.openbsd -U "$sock" >"$REPLY_FILE" 2>&1
+  _show "$REPLY_FILE" "$1 $2"
+}
+expect_reply() { # expect_reply TEXT: the last reply contains TEXT
+  grep -qF -- "$1" "$REPLY_FILE" || fail "the reply lacks '$1'"
+}
+
+start_petrel "$CONFIGS/api-socket.toml" --runtime-dir "$rt"
+wait_stdout PETREL-GUEST-INIT-OK
+wait_stdout GUEST-HANGING 10
+[ -S "$sock" ] || fail "no socket at $sock"
+ls -ld "$rt" "$sock" >"$CASE_DIR/modes"
+_show "$CASE_DIR/modes" modes
+grep -q "^drwx------ .* $rt\$" "$CASE_DIR/modes" || fail "$rt is not 0700"
+grep -q "^srw------- .* $sock\$" "$CASE_DIR/modes" || fail "$sock is not 0600"
+
+http GET /
+expect_reply "HTTP/1.1 200 OK"
+expect_reply '{"app_name":"petrel","id":"api-socket","state":"Running","vmm_version":"0.1.0"}'
+http GET /machine-config
+expect_reply "HTTP/1.1 200 OK"
+expect_reply '{"mem_size_mib":256,"vcpu_count":1}'
+http PUT /actions '{"action_type": "Reboot"}'
+expect_reply "HTTP/1.1 400 Bad Request"
+expect_reply '{"fault_message":"action_type: \"Reboot\" is not one of'
+http PATCH /vm '{"state": "Sleeping"}'
+expect_reply "HTTP/1.1 400 Bad Request"
+expect_reply '"fault_message":'
+http GET /nope
+expect_reply "HTTP/1.1 400 Bad Request"
+expect_reply '{"fault_message":"Invalid request method and/or path: GET /nope"}'
+petrel_alive || fail "petrel ended after the requests"
+
+# SIGKILL: no cleanup, the socket file stays.
+signal_petrel KILL
+finish_petrel 10
+expect_exit 137
+[ -S "$sock" ] || fail "the SIGKILLed run left no socket file (this case expects a stale one)"
+
+start_petrel "$CONFIGS/api-socket.toml" --runtime-dir "$rt"
+wait_stdout PETREL-GUEST-INIT-OK
+http GET /
+expect_reply '"state":"Running"'
+signal_petrel TERM
+finish_petrel 10
+expect_exit 15
+expect_stderr_lacks "error"
+[ ! -e "$sock" ] || fail "$sock is still there after the run"
+pass
