@@ -1,0 +1,266 @@
+// libFuzzer target for the device tree (arch/arm64/fdt.cc over core/fdt_writer.cc): a
+// board as a valid config can describe it (vCPUs, RAM, command line, initrd, GIC version,
+// any count of each device kind) is built for description only (arch/arm64/board.cc, as
+// `petrel dtb` does) and its tree written; optionally with one more device whose node holds
+// whatever subnodes and properties the input says. Besides crashes and sanitizer reports, a
+// finding is a tree libfdt's fdt_check_full() refuses, one that does not say what the
+// description did, or an error for a board that any valid config can ask for.
+// See tests/fuzz/README.md.
+
+#include <libfdt.h>
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "arch/arm64/board.h"
+#include "arch/arm64/fdt.h"
+#include "arch/arm64/layout.h"
+#include "core/config.h"
+#include "core/fdt_writer.h"
+#include "tests/fuzz/fuzz_support.h"
+
+namespace {
+
+using namespace petrel;
+using namespace petrel::arm64;
+using fuzz::Input;
+
+constexpr size_t kMaxExtraProgram = 512;  // bytes of the extra device's node program
+
+// Node and property names from the characters device-tree names may hold.
+std::string name_from(Input& in, size_t max) {
+  static constexpr std::string_view kChars = "abcdefghijklmnopqrstuvwxyz0123456789,._+-";
+  const size_t length = 1 + in.take<uint8_t>() % max;
+  std::string name;
+  for (size_t i = 0; i < length; ++i) name += kChars[in.take<uint8_t>() % kChars.size()];
+  return name;
+}
+
+// A device at an address no other device uses, whose node is what the input says:
+// properties of every kind the writer has, and subnodes (kept balanced).
+class ExtraDevice final : public MmioDevice {
+ public:
+  explicit ExtraDevice(std::span<const uint8_t> program)
+      : program_(program.begin(), program.end()) {}
+  std::string_view name() const override { return "fuzz"; }
+  AddressRange mmio_range() const override { return {0x0903'0000, 0x1000}; }
+  void mmio_read(uint64_t, std::span<uint8_t>) override {}
+  void mmio_write(uint64_t, std::span<const uint8_t>) override {}
+  std::string fdt_node_name() const override { return "fuzz@9030000"; }
+
+  void describe(FdtWriter& fdt, const FdtContext& context) const override {
+    Input in(program_.data(), program_.size());
+    int depth = 0;
+    int subnodes = 0;
+    // Property names already used, per open node: a name once per node.
+    std::vector<std::set<std::string>> used(1);
+    auto fresh = [&used](const std::string& name) { return used.back().insert(name).second; };
+    while (!in.empty()) {
+      const auto op = in.take<uint8_t>();
+      switch (op % 10) {
+        case 0:
+          fdt.begin_node(name_from(in, 31) + "@" + std::to_string(subnodes++));
+          used.emplace_back();
+          ++depth;
+          break;
+        case 1:
+          if (depth > 0) {
+            fdt.end_node();
+            used.pop_back();
+            --depth;
+          }
+          break;
+        case 2: {
+          const std::string name = name_from(in, 31);
+          const auto bytes = in.bytes(in.take<uint8_t>());
+          if (fresh(name)) fdt.property(name, bytes);
+          break;
+        }
+        case 3: {
+          const std::string name = name_from(in, 31);
+          if (fresh(name)) fdt.property_empty(name);
+          break;
+        }
+        case 4: {
+          const std::string name = name_from(in, 31);
+          const auto value = in.take<uint32_t>();
+          if (fresh(name)) fdt.property_u32(name, value);
+          break;
+        }
+        case 5: {
+          const std::string name = name_from(in, 31);
+          const auto value = in.take<uint64_t>();
+          if (fresh(name)) fdt.property_u64(name, value);
+          break;
+        }
+        case 6: {
+          const std::string name = name_from(in, 31);
+          std::vector<uint32_t> cells(in.take<uint8_t>() % 16);
+          for (uint32_t& cell : cells) cell = in.take<uint32_t>();
+          if (fresh(name)) fdt.property_cells(name, cells);
+          break;
+        }
+        case 7: {
+          const std::string name = name_from(in, 31);
+          const auto bytes = in.bytes(in.take<uint8_t>());
+          if (fresh(name)) {
+            fdt.property_string(
+                name, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+          }
+          break;
+        }
+        case 8: {
+          const auto base = in.take<uint64_t>();
+          const auto length = in.take<uint64_t>();
+          if (fresh("reg")) fdt.property_reg(base, length);
+          break;
+        }
+        case 9: {
+          const auto spi = in.take<uint8_t>();
+          if (!fresh("interrupts") || !fresh("clocks")) break;
+          if ((op & 0x10) != 0) {
+            context.edge_interrupts_property(fdt, spi);
+          } else {
+            context.interrupts_property(fdt, spi);
+          }
+          fdt.property_u32("clocks", context.apb_clock_phandle());
+          break;
+        }
+      }
+    }
+    for (; depth > 0; --depth) fdt.end_node();
+  }
+
+ private:
+  std::vector<uint8_t> program_;
+};
+
+struct UnconnectedLine final : InterruptLine {
+  void set_level(bool) override {}
+};
+
+std::string property_string(const void* blob, const char* path, const char* name) {
+  const int node = fdt_path_offset(blob, path);
+  PETREL_FUZZ_CHECK(node >= 0);
+  int length = 0;
+  const auto* value = static_cast<const char*>(fdt_getprop(blob, node, name, &length));
+  PETREL_FUZZ_CHECK(value != nullptr && length >= 1 && value[length - 1] == '\0');
+  return std::string(value, static_cast<size_t>(length - 1));
+}
+
+uint64_t property_u64(const void* blob, const char* path, const char* name) {
+  const int node = fdt_path_offset(blob, path);
+  PETREL_FUZZ_CHECK(node >= 0);
+  int length = 0;
+  const void* value = fdt_getprop(blob, node, name, &length);
+  PETREL_FUZZ_CHECK(value != nullptr && length == 8);
+  fdt64_t big_endian;
+  std::memcpy(&big_endian, value, 8);
+  return fdt64_to_cpu(big_endian);
+}
+
+int subnode_count(const void* blob, int parent) {
+  int count = 0;
+  int node;
+  fdt_for_each_subnode(node, blob, parent)++ count;
+  return count;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  fuzz::quiet_logs();
+  return 0;
+}
+
+// Input: flags (bit 0 GICv2, bit 1 an initrd, bit 2 [test_exit], bit 3 [rng], bit 4 the
+// extra device), a u16 vCPU count (1 + it modulo 512), a u16 RAM size (64 MiB + it times
+// 2 MiB), counts of drives, nets and shares (modulo the limit plus one), the kernel's u32
+// text offset and image size and the initrd's u32 size, a u16 command line length (modulo
+// 2048) and its bytes (a NUL ends it), then the extra device's node program (up to 512
+// bytes; see ExtraDevice::describe).
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  Input in(data, size);
+  const auto flags = in.take<uint8_t>();
+  Config config;
+  config.machine.vcpus = 1 + in.take<uint16_t>() % kMaxConfigVcpus;
+  config.machine.memory_bytes = kMinMemoryBytes + in.take<uint16_t>() * (2ull << 20);
+  config.drives.resize(in.take<uint8_t>() % (kMaxDrives + 1));
+  config.nets.resize(in.take<uint8_t>() % (kMaxNets + 1));
+  config.shares.resize(in.take<uint8_t>() % (kMaxShares + 1));
+  config.rng.enabled = (flags & 8) != 0;
+  config.test_exit.enabled = (flags & 4) != 0;
+  const auto text_offset = in.take<uint32_t>();
+  const auto image_size = in.take<uint32_t>();
+  const auto initrd_size = in.take<uint32_t>();
+  const auto cmdline = in.bytes(in.take<uint16_t>() % kMaxCmdlineBytes);
+  config.boot.cmdline.assign(cmdline.begin(), cmdline.end());
+  config.boot.cmdline.resize(std::min(config.boot.cmdline.find('\0'), config.boot.cmdline.size()));
+  const GicVersion gic = (flags & 1) != 0 ? GicVersion::kV2 : GicVersion::kV3;
+
+  auto layout =
+      plan_boot_layout(ram_range(config), text_offset, image_size,
+                       (flags & 2) != 0 ? std::optional<uint64_t>(initrd_size) : std::nullopt);
+  if (!layout) return 0;  // a kernel or initrd that does not fit: `run` stops before the tree
+  const BootPlan plan{KernelImage{text_offset, image_size, 0}, *layout};
+
+  BoardWiring wiring;
+  wiring.lines = [](uint32_t) { return std::make_unique<UnconnectedLine>(); };
+  wiring.console_output = [](std::span<const uint8_t>) {};
+  auto board = Board::build(config, std::move(wiring));
+  if (!board) fuzz::finding("a valid config's board cannot be built: " + board.error().message);
+  std::vector<uint64_t> mpidrs;
+  for (uint32_t i = 0; i < config.machine.vcpus; ++i) mpidrs.push_back(default_mpidr(i));
+
+  const bool extra = (flags & 0x10) != 0;
+  Result<std::vector<uint8_t>> tree;
+  std::vector<std::shared_ptr<MmioDevice>> devices = (*board)->bus().devices();
+  if (!extra) {
+    tree = (*board)->device_tree(config, plan, mpidrs, gic);
+    if (!tree) fuzz::finding("a valid config's tree cannot be written: " + tree.error().message);
+  } else {
+    // In address order, as the bus keeps them.
+    auto device = std::make_shared<ExtraDevice>(in.bytes(kMaxExtraProgram));
+    const auto at = std::ranges::find_if(devices, [&device](const auto& other) {
+      return other->mmio_range().base > device->mmio_range().base;
+    });
+    devices.insert(at, std::move(device));
+    FdtDescription description;
+    description.vcpu_mpidrs = mpidrs;
+    description.ram = ram_range(config);
+    description.cmdline = config.boot.cmdline;
+    description.initrd = plan.layout.initrd;
+    description.gic = gic;
+    description.devices = devices;
+    description.console = &(*board)->console();
+    tree = build_device_tree(description);
+    if (!tree) {
+      // Only the extra device's bulk may make it too large.
+      PETREL_FUZZ_CHECK(tree.error().code == ExitCode::kInternalError);
+      PETREL_FUZZ_CHECK(tree.error().message.find('\n') == std::string::npos);
+      return 0;
+    }
+  }
+
+  const void* blob = tree->data();
+  PETREL_FUZZ_CHECK(fdt_check_full(blob, tree->size()) == 0);
+  PETREL_FUZZ_CHECK(tree->size() <= kDeviceTreeMaxBytes);
+  PETREL_FUZZ_CHECK(property_string(blob, "/chosen", "bootargs") == config.boot.cmdline);
+  if (plan.layout.initrd) {
+    PETREL_FUZZ_CHECK(property_u64(blob, "/chosen", "linux,initrd-start") ==
+                      plan.layout.initrd->base);
+    PETREL_FUZZ_CHECK(property_u64(blob, "/chosen", "linux,initrd-end") ==
+                      plan.layout.initrd->end());
+  }
+  PETREL_FUZZ_CHECK(subnode_count(blob, fdt_path_offset(blob, "/cpus")) ==
+                    static_cast<int>(config.machine.vcpus));
+  // Root: cpus, memory, chosen, interrupt controller, timer, clock, psci, then the devices.
+  PETREL_FUZZ_CHECK(subnode_count(blob, 0) == 7 + static_cast<int>(devices.size()));
+  for (const auto& device : devices) {
+    PETREL_FUZZ_CHECK(fdt_path_offset(blob, ("/" + device->fdt_node_name()).c_str()) >= 0);
+  }
+  return 0;
+}
