@@ -30,5 +30,22 @@ TEST_CASE("config: a table header whose name is no key is a parse error", "[conf
                ExitCode::kBadConfig);
 }
 
+// config_fuzz: toml++ 3.3 reached __builtin_unreachable() asking whether most non-ASCII
+// characters are whitespace; core/toml_impl.cc gives its parser a correct answer.
+TEST_CASE("config: a non-ASCII character where whitespace may be is an error or text",
+          "[config][fuzz]") {
+  ScratchDir scratch;
+  const std::string text = GENERATE(as<std::string>{}, "kernmode=\xc3\x91o", "\xcc\xaa",
+                                    "[boot]\nkernel = \xef\xbc\xa1\n", "a = 1\xe3\x80\x80\n");
+  INFO(text);
+  expect_error(scratch.parse(text), ExitCode::kBadConfig);
+
+  // After a line-ending backslash in a multi-line string, whitespace is trimmed up to them.
+  auto config = scratch.parse(
+      "[boot]\nkernel = \"Image\"\ncmdline = \"\"\"quiet \\\n  \xc2\xa7 \xc3\x91\"\"\"\n");
+  REQUIRE(config.has_value());
+  CHECK(config->boot.cmdline == "quiet \xc2\xa7 \xc3\x91");
+}
+
 }  // namespace
 }  // namespace petrel
