@@ -1,9 +1,13 @@
 // Inputs the fuzz targets (tests/fuzz/) found to crash or misbehave, kept as unit tests so
 // the sanitizer builds (scripts/sanitize-and-fuzz.sh) check them on every run.
+#include <zlib.h>
+
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "arch/arm64/image.h"
 #include "core/config.h"
 #include "tests/unit/scratch_dir.h"
 
@@ -45,6 +49,32 @@ TEST_CASE("config: a non-ASCII character where whitespace may be is an error or 
       "[boot]\nkernel = \"Image\"\ncmdline = \"\"\"quiet \\\n  \xc2\xa7 \xc3\x91\"\"\"\n");
   REQUIRE(config.has_value());
   CHECK(config->boot.cmdline == "quiet \xc2\xa7 \xc3\x91");
+}
+
+// image_fuzz: `petrel check` compared an Image.gz's decompressed size with its image_size
+// only after reading past the header, so a stream that ends with its header got through.
+TEST_CASE("image.gz: a stream that is its header alone is checked against image_size",
+          "[image][gzip][fuzz]") {
+  ScratchDir scratch;
+  arm64::ImageHeader header{};
+  header.image_size = GENERATE(1u, 63u);
+  header.magic = arm64::kImageMagic;
+  std::vector<uint8_t> gz(128);
+  z_stream stream{};
+  REQUIRE(deflateInit2(&stream, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  stream.next_in = reinterpret_cast<uint8_t*>(&header);
+  stream.avail_in = sizeof(header);
+  stream.next_out = gz.data();
+  stream.avail_out = static_cast<uInt>(gz.size());
+  REQUIRE(deflate(&stream, Z_FINISH) == Z_STREAM_END);
+  gz.resize(stream.total_out);
+  deflateEnd(&stream);
+  const auto path = scratch.write("Image.gz", std::string(gz.begin(), gz.end()));
+
+  auto whole = arm64::inspect_kernel(path, arm64::KernelCheck::kWhole);
+  REQUIRE_FALSE(whole.has_value());
+  CHECK(whole.error().code == ExitCode::kKernelLoadFailure);
+  CHECK_THAT(whole.error().message, Catch::Contains("decompresses to more than the"));
 }
 
 }  // namespace
