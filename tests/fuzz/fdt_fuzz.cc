@@ -1,11 +1,11 @@
 // libFuzzer target for the device tree (arch/arm64/fdt.cc over core/fdt_writer.cc): a
 // board as a valid config can describe it (vCPUs, RAM, command line, initrd, GIC version,
 // any count of each device kind) is built for description only (arch/arm64/board.cc, as
-// `petrel dtb` does) and its tree written; optionally with one more device whose node holds
-// whatever subnodes and properties the input says. Besides crashes and sanitizer reports, a
-// finding is a tree libfdt's fdt_check_full() refuses, one that does not say what the
-// description did, or an error for a board that any valid config can ask for.
-// See tests/fuzz/README.md.
+// `petrel dtb` does) and its tree written; optionally with one more device whose resources
+// (kind, compatible strings, values, interrupt, clock, flags) the input makes up. Besides
+// crashes and sanitizer reports, a finding is a tree libfdt's fdt_check_full() refuses, one
+// that does not say what the description did, or an error for a board that any valid
+// config can ask for. See tests/fuzz/README.md.
 
 #include <libfdt.h>
 
@@ -28,8 +28,6 @@ using namespace petrel;
 using namespace petrel::arm64;
 using fuzz::Input;
 
-constexpr size_t kMaxExtraProgram = 512;  // bytes of the extra device's node program
-
 // Node and property names from the characters device-tree names may hold.
 std::string name_from(Input& in, size_t max) {
   static constexpr std::string_view kChars = "abcdefghijklmnopqrstuvwxyz0123456789,._+-";
@@ -39,103 +37,48 @@ std::string name_from(Input& in, size_t max) {
   return name;
 }
 
-// A device at an address no other device uses, whose node is what the input says:
-// properties of every kind the writer has, and subnodes (kept balanced).
+// A device at an address no other device uses, whose resources are what the input says:
+// any kind, compatible strings, values, interrupt, bus clock and flags. Property names are
+// unique in a node, as a device's binding has them.
 class ExtraDevice final : public MmioDevice {
  public:
-  explicit ExtraDevice(std::span<const uint8_t> program)
-      : program_(program.begin(), program.end()) {}
+  explicit ExtraDevice(Input& in) {
+    resources_.kind = name_from(in, 31);
+    resources_.mmio = {0x0903'0000, 0x1000};
+    std::set<std::string> names = {"compatible", "reg", "interrupts", "clocks", "clock-names"};
+    const auto counts = in.take<uint8_t>();
+    for (int i = 0; i < (counts & 3); ++i) {
+      const auto text = in.bytes(in.take<uint8_t>() % 64);
+      std::string compatible(text.begin(), text.end());
+      std::erase(compatible, '\0');  // a NUL would split the list
+      resources_.compatible.push_back(std::move(compatible));
+    }
+    for (int i = 0; i < ((counts >> 2) & 7); ++i) {
+      std::string name = name_from(in, 31);
+      const auto value = in.take<uint32_t>();
+      if (names.insert(name).second) resources_.values.emplace_back(std::move(name), value);
+    }
+    if ((counts & 0x20) != 0) {
+      const auto line = in.take<uint8_t>();
+      resources_.interrupt = DeviceResources::Interrupt{
+          line, (line & 1) != 0 ? DeviceResources::Interrupt::Trigger::kEdgeRising
+                                : DeviceResources::Interrupt::Trigger::kLevelHigh};
+    }
+    resources_.bus_clock = (counts & 0x40) != 0;
+    const int flags = (counts & 0x80) != 0 ? 1 + in.take<uint8_t>() % 4 : 0;
+    for (int i = 0; i < flags; ++i) {
+      std::string name = name_from(in, 31);
+      if (names.insert(name).second) resources_.flags.push_back(std::move(name));
+    }
+  }
   std::string_view name() const override { return "fuzz"; }
-  AddressRange mmio_range() const override { return {0x0903'0000, 0x1000}; }
+  AddressRange mmio_range() const override { return resources_.mmio; }
   void mmio_read(uint64_t, std::span<uint8_t>) override {}
   void mmio_write(uint64_t, std::span<const uint8_t>) override {}
-  std::string fdt_node_name() const override { return "fuzz@9030000"; }
-
-  void describe(FdtWriter& fdt, const FdtContext& context) const override {
-    Input in(program_.data(), program_.size());
-    int depth = 0;
-    int subnodes = 0;
-    // Property names already used, per open node: a name once per node.
-    std::vector<std::set<std::string>> used(1);
-    auto fresh = [&used](const std::string& name) { return used.back().insert(name).second; };
-    while (!in.empty()) {
-      const auto op = in.take<uint8_t>();
-      switch (op % 10) {
-        case 0:
-          fdt.begin_node(name_from(in, 31) + "@" + std::to_string(subnodes++));
-          used.emplace_back();
-          ++depth;
-          break;
-        case 1:
-          if (depth > 0) {
-            fdt.end_node();
-            used.pop_back();
-            --depth;
-          }
-          break;
-        case 2: {
-          const std::string name = name_from(in, 31);
-          const auto bytes = in.bytes(in.take<uint8_t>());
-          if (fresh(name)) fdt.property(name, bytes);
-          break;
-        }
-        case 3: {
-          const std::string name = name_from(in, 31);
-          if (fresh(name)) fdt.property_empty(name);
-          break;
-        }
-        case 4: {
-          const std::string name = name_from(in, 31);
-          const auto value = in.take<uint32_t>();
-          if (fresh(name)) fdt.property_u32(name, value);
-          break;
-        }
-        case 5: {
-          const std::string name = name_from(in, 31);
-          const auto value = in.take<uint64_t>();
-          if (fresh(name)) fdt.property_u64(name, value);
-          break;
-        }
-        case 6: {
-          const std::string name = name_from(in, 31);
-          std::vector<uint32_t> cells(in.take<uint8_t>() % 16);
-          for (uint32_t& cell : cells) cell = in.take<uint32_t>();
-          if (fresh(name)) fdt.property_cells(name, cells);
-          break;
-        }
-        case 7: {
-          const std::string name = name_from(in, 31);
-          const auto bytes = in.bytes(in.take<uint8_t>());
-          if (fresh(name)) {
-            fdt.property_string(
-                name, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-          }
-          break;
-        }
-        case 8: {
-          const auto base = in.take<uint64_t>();
-          const auto length = in.take<uint64_t>();
-          if (fresh("reg")) fdt.property_reg(base, length);
-          break;
-        }
-        case 9: {
-          const auto spi = in.take<uint8_t>();
-          if (!fresh("interrupts") || !fresh("clocks")) break;
-          if ((op & 0x10) != 0) {
-            context.edge_interrupts_property(fdt, spi);
-          } else {
-            context.interrupts_property(fdt, spi);
-          }
-          fdt.property_u32("clocks", context.apb_clock_phandle());
-          break;
-        }
-      }
-    }
-    for (; depth > 0; --depth) fdt.end_node();
-  }
+  DeviceResources resources() const override { return resources_; }
 
  private:
-  std::vector<uint8_t> program_;
+  DeviceResources resources_;
 };
 
 struct UnconnectedLine final : InterruptLine {
@@ -169,6 +112,32 @@ int subnode_count(const void* blob, int parent) {
   return count;
 }
 
+// The device's node says what its resources do.
+void check_node(const void* blob, const DeviceResources& device) {
+  const std::string path = "/" + device_node_name(device);
+  const int node = fdt_path_offset(blob, path.c_str());
+  PETREL_FUZZ_CHECK(node >= 0);
+  int length = 0;
+  const auto* compatible = static_cast<const char*>(fdt_getprop(blob, node, "compatible", &length));
+  PETREL_FUZZ_CHECK(compatible != nullptr);
+  std::string joined;
+  for (const std::string& c : device.compatible) joined += c + '\0';
+  PETREL_FUZZ_CHECK(std::string_view(compatible, static_cast<size_t>(length)) == joined);
+  for (const auto& [name, value] : device.values) {
+    const void* bytes = fdt_getprop(blob, node, name.c_str(), &length);
+    PETREL_FUZZ_CHECK(bytes != nullptr && length == 4);
+    fdt32_t big_endian;
+    std::memcpy(&big_endian, bytes, 4);
+    PETREL_FUZZ_CHECK(fdt32_to_cpu(big_endian) == value);
+  }
+  PETREL_FUZZ_CHECK((fdt_getprop(blob, node, "interrupts", nullptr) != nullptr) ==
+                    device.interrupt.has_value());
+  PETREL_FUZZ_CHECK((fdt_getprop(blob, node, "clocks", nullptr) != nullptr) == device.bus_clock);
+  for (const std::string& flag : device.flags) {
+    PETREL_FUZZ_CHECK(fdt_getprop(blob, node, flag.c_str(), &length) != nullptr && length == 0);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -180,8 +149,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 // extra device), a u16 vCPU count (1 + it modulo 512), a u16 RAM size (64 MiB + it times
 // 2 MiB), counts of drives, nets and shares (modulo the limit plus one), the kernel's u32
 // text offset and image size and the initrd's u32 size, a u16 command line length (modulo
-// 2048) and its bytes (a NUL ends it), then the extra device's node program (up to 512
-// bytes; see ExtraDevice::describe).
+// 2048) and its bytes (a NUL ends it), then the extra device's resources: its kind (a
+// length byte and a byte per character), a byte of counts (bits 0-1 compatible strings,
+// bits 2-4 values, bit 5 an interrupt, bit 6 the bus clock, bit 7 flags), each compatible
+// string (a length byte and its bytes), each value (a name as the kind, a u32), the
+// interrupt line (a byte, its bit 0 edge-triggered), the flag count (a byte) and names.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in(data, size);
   const auto flags = in.take<uint8_t>();
@@ -223,7 +195,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!tree) fuzz::finding("a valid config's tree cannot be written: " + tree.error().message);
   } else {
     // In address order, as the bus keeps them.
-    auto device = std::make_shared<ExtraDevice>(in.bytes(kMaxExtraProgram));
+    auto device = std::make_shared<ExtraDevice>(in);
     const auto at = std::ranges::find_if(devices, [&device](const auto& other) {
       return other->mmio_range().base > device->mmio_range().base;
     });
@@ -260,7 +232,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Root: cpus, memory, chosen, interrupt controller, timer, clock, psci, then the devices.
   PETREL_FUZZ_CHECK(subnode_count(blob, 0) == 7 + static_cast<int>(devices.size()));
   for (const auto& device : devices) {
-    PETREL_FUZZ_CHECK(fdt_path_offset(blob, ("/" + device->fdt_node_name()).c_str()) >= 0);
+    check_node(blob, device->resources());
   }
   return 0;
 }

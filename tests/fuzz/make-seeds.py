@@ -203,9 +203,18 @@ def fdt_seed(flags, vcpus, drives, nets, shares, cmdline, program=b''):
 seed('fdt_fuzz', 'small', fdt_seed(0x0a, 1, 1, 0, 0, b'console=ttyS0 panic=-1'))
 seed('fdt_fuzz', 'all-devices', fdt_seed(0x0e, 4, 16, 8, 8, b'console=ttyS0 root=vda'))
 seed('fdt_fuzz', 'gicv2-many-cpus', fdt_seed(0x01, 300, 2, 1, 1, b'x' * 200))
-program = bytes([0, 3, 1, 2, 2, 4, 0xaa, 0xbb, 0xcc, 0xdd, 9, 16, 1, 4, 6, 2, 1, 2, 0, 0, 0, 5, 0, 0, 0,
-                 7, 3, 1, 2, 3, 4, b'o'[0], b'k'[0], 0, 8]) + bytes(16) + bytes([1, 19, 5])
-seed('fdt_fuzz', 'extra-device', fdt_seed(0x1a, 2, 1, 1, 0, b'console=ttyS0', program))
+# The extra device: kind "fuzz", two compatible strings, two values, an edge interrupt, the
+# bus clock and one flag.
+def name(text):
+    chars = 'abcdefghijklmnopqrstuvwxyz0123456789,._+-'
+    return bytes([len(text) - 1]) + bytes(chars.index(c) for c in text)
+
+
+extra = (name('fuzz') + bytes([0x02 | (2 << 2) | 0x20 | 0x40 | 0x80]) +
+         bytes([len(b'petrel,fuzz')]) + b'petrel,fuzz' + bytes([len(b'arm,primecell')]) +
+         b'arm,primecell' + name('clock-frequency') + struct.pack('<I', 1843200) +
+         name('reg-shift') + struct.pack('<I', 2) + bytes([17, 0]) + name('dma-coherent'))
+seed('fdt_fuzz', 'extra-device', fdt_seed(0x1a, 2, 1, 1, 0, b'console=ttyS0', extra))
 
 for target, files in seeds.items():
     folder = CORPUS / target
