@@ -83,7 +83,7 @@ for source in "$root"/tests/fuzz/*_fuzz.cc; do
     [ -n "$(ls -A "$findings")" ]; then
     echo "$line: FINDING (exit status $status); last lines of $work/log:" >&2
     tail -n 60 "$work/log" >&2
-    echo "fuzz: $target: the input is in ${findings#"$root"/}/: $(ls "$findings" | tr '\n' ' ')" >&2
+    echo "fuzz: $target: the input is in ${findings#"$root"/}/: $(cd "$findings" && echo *)" >&2
     failed+=("$target")
     line="$line: FINDING"
   fi

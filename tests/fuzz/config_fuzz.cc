@@ -10,6 +10,7 @@
 // call runs with that folder as the working directory. See tests/fuzz/README.md.
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <stdlib.h>
 #include <unistd.h>
 
