@@ -26,6 +26,22 @@
 #     read_us=... read_records=... clock=... write_mb_s=... read_mb_s=...
 #
 # (guest_ok=0 and no guest fields when the guest printed no BENCH-BLK line.)
+#
+# Figure 7 (the launcher's own start and teardown) has runs of its own too, last in each
+# round: a bare-metal guest (/guest/psci-off.img, tests/guests/psci.S) that calls PSCI
+# SYSTEM_OFF at its first instruction, 1 vCPU, 64 MiB, no console, with petrel, QEMU and,
+# when run.sh put one in (BENCH_KVMTOOL=1), kvmtool (/bin/lkvm), the order rotating from
+# round to round; one line per run, measure's fields plus kvm_run_ms as above:
+#
+#   BENCH-PSCI-RESULT launcher=petrel|qemu|kvmtool run=N phase=... MEASURE-FIELDS... kvm_run_ms=...
+#
+# BENCH_KINDS (boot, disk, psci: run.sh --only) says which of the three kinds of runs happen.
+#
+# BENCH_TRACE=N (run.sh's environment, default 0): after the rounds, N more petrel runs of
+# figure 7's guest, traced and not measured: every system call of petrel's threads, process
+# events and a few kprobes (kvm_destroy_vm, exit_mmap, clear_huge_page, do_notify_parent)
+# on the mono trace clock, printed raw between BENCH-TRACE-BEGIN and BENCH-TRACE-END as
+# BENCH-TRACE lines; run.sh turns them into timelines (bench/trace.awk).
 # Then it powers off, which ends QEMU on L0 (-no-reboot). No `set -e`: as PID 1 this
 # script must always reach the power-off.
 
@@ -40,7 +56,8 @@ mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 exec </dev/console >/dev/console 2>&1
 
 # BENCH_RUNS, BENCH_WARMUP, BENCH_RUN_TIMEOUT, BENCH_RAM, BENCH_CMDLINE, BENCH_QEMU_CPU,
-# BENCH_DISK_MIB, BENCH_BLK_CMDLINE
+# BENCH_DISK_MIB, BENCH_BLK_CMDLINE, BENCH_KINDS, BENCH_PSCI_TIMEOUT, BENCH_PSCI_RAM,
+# BENCH_KVMTOOL, BENCH_TRACE
 # shellcheck source=/dev/null
 . /bench/settings
 
@@ -66,6 +83,18 @@ QEMU_BLK_ARGS="-nodefaults -no-user-config -display none -serial stdio -no-reboo
   -drive file=$DISK,if=none,format=raw,id=d0 -device virtio-blk-device,drive=d0"
 QEMU_BLK_CMDLINE="console=ttyAMA0 $BENCH_BLK_CMDLINE"
 PETREL_BLK_CONFIG=/bench/petrel-blk.toml
+# Figure 7: the PSCI SYSTEM_OFF guest, nothing but a vCPU, its RAM and the interrupt
+# controller; no console device on QEMU's side (-nodefaults and no -serial), none on
+# petrel's ([console] mode = "none"), none asked of kvmtool beyond its default 8250.
+# kvmtool: --nodefaults (no 9p root file system of the host's / and its guest init in
+# ~/.lkvm, no kernel command line of its own), -n mode=none (no user-mode virtio-net).
+QEMU_PSCI_ARGS="-nodefaults -no-user-config -display none -no-reboot -accel kvm
+  -cpu $BENCH_QEMU_CPU -M virt,gic-version=3 -smp 1 -m $((BENCH_PSCI_RAM >> 20))M
+  -kernel /guest/psci-off.img"
+KVMTOOL_PSCI_ARGS="run --nodefaults -n mode=none --console serial -c 1 -m $((BENCH_PSCI_RAM >> 20))
+  -k /guest/psci-off.img"
+PETREL_PSCI_CONFIG=/bench/petrel-psci.toml
+kind() { case ",$BENCH_KINDS," in *",$1,"*) return 0 ;; esac; return 1; }
 
 mkdir -p /tmp/bench
 kvm=missing
@@ -76,9 +105,12 @@ echo "BENCH-L1-UP kernel=$(uname -r) cpus=$(grep -c '^processor' /proc/cpuinfo)"
   "qemu_cpu=$BENCH_QEMU_CPU"
 chmod +x /bin/petrel /bin/measure 2>/dev/null
 # The drive image of figure 5, written out in full (no holes), in tmpfs.
-if ! dd if=/dev/zero of=$DISK bs=1M count="$BENCH_DISK_MIB" 2>/tmp/bench/disk.err; then
+if kind disk && ! dd if=/dev/zero of=$DISK bs=1M count="$BENCH_DISK_MIB" 2>/tmp/bench/disk.err; then
   echo "BENCH-WARNING cannot create the $BENCH_DISK_MIB MiB drive image: $(tail -n 1 /tmp/bench/disk.err)"
 fi
+# kvmtool keeps its control socket in $HOME/.lkvm (petrel and QEMU do not look at HOME).
+export HOME=/tmp/bench/home
+mkdir -p "$HOME"
 
 # --- the first KVM_RUN, from the kernel's syscall tracepoint ------------------------------
 T=/sys/kernel/tracing
@@ -117,49 +149,56 @@ show_tail() { # show_tail FILE TAG: the file's last lines as BENCH-LOG lines
   tail -n 25 "$1" 2>/dev/null | tr -d '\r' | while IFS= read -r l; do echo "BENCH-LOG $2: $l"; done
 }
 
-# measure_one LAUNCHER RUN PHASE MEASURE-OPTIONS... -- COMMAND...: one run, one line.
+# measure_one SORT LAUNCHER RUN PHASE MEASURE-OPTIONS... -- COMMAND...: one run, one line:
+# BENCH-RESULT for the boot figures (SORT boot: the guest must print its init marker),
+# BENCH-PSCI-RESULT for figure 7 (SORT psci: the guest prints nothing).
 measure_one() {
-  launcher=$1 run=$2 phase=$3
-  shift 3
-  out=/tmp/bench/$launcher-$run.stdout
-  err=/tmp/bench/$launcher-$run.stderr
+  sort=$1 launcher=$2 run=$3 phase=$4
+  shift 4
+  case $sort in
+    boot) result=BENCH-RESULT name=$launcher-$run tag="$launcher $run" ;;
+    *) result=BENCH-PSCI-RESULT name=psci-$launcher-$run tag="$launcher psci $run" ;;
+  esac
+  out=/tmp/bench/$name.stdout
+  err=/tmp/bench/$name.stderr
   arm_tracer
   trace_opt=
   [ $tracer = 1 ] && trace_opt="-T $T"
   # shellcheck disable=SC2086 # trace_opt is empty or two words
-  line=$(measure -t "$BENCH_RUN_TIMEOUT" -r "$BENCH_RAM" -o "$out" -E "$err" $trace_opt "$@" \
-    2>/tmp/bench/measure.err | grep '^MEASURE ')
+  line=$(measure -o "$out" -E "$err" $trace_opt "$@" 2>/tmp/bench/measure.err | grep '^MEASURE ')
   exec_s=$(echo "$line" | sed -n 's/.* exec_mono_s=\([0-9.]*\).*/\1/p')
   kvm_run=$(first_kvm_run "${exec_s:-0}")
   [ -n "$exec_s" ] || kvm_run=-1
   extra=" kvm_run_ms=$kvm_run"
-  if [ "$launcher" = petrel ]; then
+  if [ "$sort" = boot ] && [ "$launcher" = petrel ]; then
     self=$(sed -n 's/.*first KVM_RUN after \([0-9.]*\) ms.*/\1/p' "$err" | head -n 1)
     extra="$extra self_kvm_run_ms=${self:--1}"
   fi
   if [ -z "$line" ]; then
-    echo "BENCH-RESULT launcher=$launcher run=$run phase=$phase measure_failed=1"
-    show_tail /tmp/bench/measure.err "$launcher $run measure"
+    echo "$result launcher=$launcher run=$run phase=$phase measure_failed=1"
+    show_tail /tmp/bench/measure.err "$tag measure"
     return
   fi
-  echo "BENCH-RESULT launcher=$launcher run=$run phase=$phase ${line#MEASURE }$extra"
+  echo "$result launcher=$launcher run=$run phase=$phase ${line#MEASURE }$extra"
   ok=1
   case $line in *" exit=code:0 "*) ;; *) ok=0 ;; esac
-  case $line in *" marker_ms=-1.000 "*) ok=0 ;; esac
+  [ "$sort" = boot ] && case $line in *" marker_ms=-1.000 "*) ok=0 ;; esac
   if [ $ok = 0 ]; then
-    show_tail "$out" "$launcher $run stdout"
-    show_tail "$err" "$launcher $run stderr"
+    show_tail "$out" "$tag stdout"
+    show_tail "$err" "$tag stderr"
     dmesg >/tmp/bench/dmesg.txt 2>/dev/null
-    show_tail /tmp/bench/dmesg.txt "$launcher $run L1 dmesg"
+    show_tail /tmp/bench/dmesg.txt "$tag L1 dmesg"
   fi
 }
 
+BOOT_LIMITS="-t $BENCH_RUN_TIMEOUT -r $BENCH_RAM"
 petrel_run() {
-  measure_one petrel "$1" "$2" -e "first KVM_RUN" -- /bin/petrel -vv run "$PETREL_CONFIG"
+  # shellcheck disable=SC2086 # BOOT_LIMITS is a word list
+  measure_one boot petrel "$1" "$2" $BOOT_LIMITS -e "first KVM_RUN" -- /bin/petrel -vv run "$PETREL_CONFIG"
 }
 qemu_run() {
   # shellcheck disable=SC2086 # QEMU and QEMU_ARGS are word lists
-  measure_one qemu "$1" "$2" -- $QEMU $QEMU_ARGS -append "$QEMU_CMDLINE"
+  measure_one boot qemu "$1" "$2" $BOOT_LIMITS -- $QEMU $QEMU_ARGS -append "$QEMU_CMDLINE"
 }
 
 # measure_blk LAUNCHER RUN PHASE -- COMMAND...: one figure-5 run, one BENCH-BLK-RESULT line.
@@ -213,27 +252,97 @@ qemu_blk() {
   measure_blk qemu "$1" "$2" -- $QEMU $QEMU_BLK_ARGS -append "$QEMU_BLK_CMDLINE"
 }
 
+# Figure 7's runs: exec -> exit is the figure, the tracepoint gives the first KVM_RUN as for
+# the boot figures.
+PSCI_LIMITS="-t $BENCH_PSCI_TIMEOUT -r $BENCH_PSCI_RAM"
+# shellcheck disable=SC2086 # PSCI_LIMITS, QEMU, QEMU_PSCI_ARGS and KVMTOOL_PSCI_ARGS are word lists
+petrel_psci() { measure_one psci petrel "$1" "$2" $PSCI_LIMITS -- /bin/petrel run "$PETREL_PSCI_CONFIG"; }
+# shellcheck disable=SC2086
+qemu_psci() { measure_one psci qemu "$1" "$2" $PSCI_LIMITS -- $QEMU $QEMU_PSCI_ARGS; }
+# shellcheck disable=SC2086
+kvmtool_psci() { measure_one psci kvmtool "$1" "$2" $PSCI_LIMITS -- /bin/lkvm $KVMTOOL_PSCI_ARGS; }
+psci_launchers="petrel qemu"
+[ "$BENCH_KVMTOOL" = 1 ] && psci_launchers="petrel qemu kvmtool"
+
 total=$((BENCH_WARMUP + BENCH_RUNS))
 i=1
 while [ $i -le $total ]; do
   if [ $i -le "$BENCH_WARMUP" ]; then phase=warmup r=w$i; else phase=measured r=$((i - BENCH_WARMUP)); fi
   # Alternate which launcher goes first, so neither always follows the other.
-  if [ $((i % 2)) = 1 ]; then
-    petrel_run "$r" "$phase"
-    qemu_run "$r" "$phase"
-  else
-    qemu_run "$r" "$phase"
-    petrel_run "$r" "$phase"
+  if kind boot; then
+    if [ $((i % 2)) = 1 ]; then
+      petrel_run "$r" "$phase"
+      qemu_run "$r" "$phase"
+    else
+      qemu_run "$r" "$phase"
+      petrel_run "$r" "$phase"
+    fi
   fi
-  if [ $((i % 2)) = 1 ]; then
-    petrel_blk "$r" "$phase"
-    qemu_blk "$r" "$phase"
-  else
-    qemu_blk "$r" "$phase"
-    petrel_blk "$r" "$phase"
+  if kind disk; then
+    if [ $((i % 2)) = 1 ]; then
+      petrel_blk "$r" "$phase"
+      qemu_blk "$r" "$phase"
+    else
+      qemu_blk "$r" "$phase"
+      petrel_blk "$r" "$phase"
+    fi
+  fi
+  if kind psci; then
+    # Rotate the order, round by round: each launcher goes first, second (and third) in turn.
+    order=$psci_launchers
+    k=1
+    while [ $k -lt $i ]; do
+      order="${order#* } ${order%% *}"
+      k=$((k + 1))
+    done
+    for l in $order; do "${l}_psci" "$r" "$phase"; done
   fi
   i=$((i + 1))
 done
+
+# trace_psci N: N traced petrel runs of figure 7's guest (BENCH_TRACE), after all measuring.
+trace_psci() {
+  if [ ! -d "$T/events/syscalls" ] || ! echo mono >"$T/trace_clock" 2>/dev/null; then
+    echo "BENCH-WARNING no tracefs syscall events or mono clock: no traced runs"
+    return
+  fi
+  echo 0 >"$T/tracing_on"
+  echo 0 >"$T/events/enable"
+  echo '!traceoff' >"$EV/trigger" 2>/dev/null  # arm_tracer's KVM_RUN filter and trigger go
+  echo 0 >"$EV/filter" 2>/dev/null
+  echo 16384 >"$T/buffer_size_kb" 2>/dev/null
+  # Kernel work that has no system call of its own; each probe is optional.
+  for probe in 'p:kvm_destroy_vm kvm_destroy_vm' 'r:kvm_destroy_vm_ret kvm_destroy_vm' \
+    'p:exit_mmap exit_mmap' 'r:exit_mmap_ret exit_mmap' 'p:clear_huge_page clear_huge_page' \
+    'r:clear_huge_page_ret clear_huge_page' 'p:do_notify_parent do_notify_parent'; do
+    echo "$probe" >>"$T/kprobe_events" 2>/dev/null
+  done
+  echo 1 >"$T/options/event-fork"
+  n=1
+  while [ $n -le "$1" ]; do
+    : >"$T/trace"
+    echo 1 >"$T/events/syscalls/enable"
+    for e in sched/sched_process_exec sched/sched_process_exit sched/sched_process_fork \
+      task/task_newtask kprobes; do
+      echo 1 >"$T/events/$e/enable" 2>/dev/null
+    done
+    # The shell puts its own pid in the filter (event-fork adds petrel's threads), starts
+    # tracing, and becomes petrel: the trace begins right before petrel's execve.
+    # shellcheck disable=SC2016 # $$ is the inner shell's
+    timeout -s KILL "$BENCH_PSCI_TIMEOUT" sh -c 'echo $$ >"$1/set_event_pid"; echo 1 >"$1/tracing_on"; exec /bin/petrel run "$2"' \
+      sh "$T" "$PETREL_PSCI_CONFIG" </dev/null >/tmp/bench/trace-$n.stdout 2>/tmp/bench/trace-$n.stderr
+    rc=$?
+    echo 0 >"$T/tracing_on"
+    echo 0 >"$T/events/enable"
+    echo >"$T/set_event_pid"
+    echo "BENCH-TRACE-BEGIN $n exit=$rc events=$(grep -vc '^#' "$T/trace")"
+    grep -v '^#' "$T/trace" | sed 's/^/BENCH-TRACE /'
+    echo "BENCH-TRACE-END $n"
+    n=$((n + 1))
+  done
+  echo 0 >"$T/options/event-fork"
+}
+if kind psci && [ "${BENCH_TRACE:-0}" -gt 0 ]; then trace_psci "$BENCH_TRACE"; fi
 
 echo "BENCH-DONE uptime_s=$(cut -d' ' -f1 /proc/uptime)"
 stty -F /dev/console "$(stty -F /dev/console -g 2>/dev/null)" 2>/dev/null || sleep 1

@@ -44,6 +44,8 @@
 //   sampling_ms     time measure spent reading /proc/PID/{status,smaps} (its perturbation)
 //   exec_mono_s     the execve time itself, CLOCK_MONOTONIC in seconds (to line up with
 //                   kernel trace events recorded with trace_clock "mono")
+//   minflt majflt   wait4() rusage: page faults of all its threads (minor: the page was in
+//                   memory, e.g. the binary's text in L1's initramfs; major: read from disk)
 // Exit status: 0 when the launcher ran (whatever its own status), 2 on a usage error,
 // 1 when it could not be started or measured.
 #define _GNU_SOURCE
@@ -381,9 +383,10 @@ int main(int argc, char** argv) {
   printf("MEASURE exit=%s timed_out=%d first_byte_ms=%.3f marker_ms=%.3f errmark_ms=%.3f exit_ms=%.3f "
          "user_ms=%.3f sys_ms=%.3f guest_ms=%.3f hwm_kib=%lld guest_rss_kib=%lld "
          "rss_at_smaps_kib=%lld status_samples=%d "
-         "smaps_samples=%d sampling_ms=%.3f killed_on_errmark=%d exec_mono_s=%.6f\n",
+         "smaps_samples=%d sampling_ms=%.3f killed_on_errmark=%d exec_mono_s=%.6f minflt=%ld majflt=%ld\n",
          how, timed_out, REL(so.first_ms), REL(so.seen_ms), REL(se.seen_ms), REL(exit_t), user_ms, sys_ms,
-         guest_ms, hwm_kib, guest_rss_kib, rss_at_smaps_kib, status_samples, smaps_samples, sampling_ms, killed_on_mark, exec_ms / 1e3);
+         guest_ms, hwm_kib, guest_rss_kib, rss_at_smaps_kib, status_samples, smaps_samples, sampling_ms, killed_on_mark, exec_ms / 1e3,
+         ru.ru_minflt, ru.ru_majflt);
   fflush(stdout);
   return 0;
 }

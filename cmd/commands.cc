@@ -89,12 +89,14 @@ ExitCode run_command(const RunOptions& options) {
 
   Lifecycle lifecycle(
       [&console](const Config& guest) { return arch::create_machine(guest, *console); });
-  Supervisor supervisor(
+  auto started = Supervisor::start(
       [&lifecycle] {
         notify_systemd("STOPPING=1");
         (void)lifecycle.stop();
       },
       options.timeout);
+  if (!started) return report(started.error());
+  const Supervisor& supervisor = **started;
   std::optional<RawTerminal> terminal;
   if (config->console.mode == ConsoleMode::kStdio) terminal.emplace();
 

@@ -26,12 +26,7 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
 // "PATH,word,key=value,..." as a TOML inline table for an array-of-tables entry: PATH is
 // `first_key`, each bare word a boolean key set true, each key=value a string key. Which
 // words and keys are known is the validator's business, like any key of the file.
-struct EntryForm {
-  std::string_view first_key;
-  std::initializer_list<std::pair<std::string_view, std::string_view>> words;  // word -> key
-};
-
-std::string inline_table(std::string_view text, const EntryForm& form) {
+std::string inline_table(std::string_view text, const DeviceFlag& form) {
   std::vector<std::string> members;
   const auto parts = split(text, ',');
   members.push_back(fmt::format("{} = {}", form.first_key, toml_string(parts[0])));
@@ -66,19 +61,19 @@ void GuestFlags::add_to(CLI::App& command) {
                      "after -- are added to it");
   command.add_option("--vcpus", vcpus_, "number of vCPUs (machine.vcpus)");
   command.add_option("--memory", memory_, "guest RAM, e.g. 512M, 2G (machine.memory)");
-  command
-      .add_option("--drive", drives_,
-                  "virtio-blk disk PATH[,ro][,id=SERIAL] (a [[drive]] entry); repeatable")
-      ->allow_extra_args(false);
-  command
-      .add_option("--share", shares_,
-                  "host folder PATH,tag=TAG[,ro] as virtiofs (a [[share]] entry); repeatable")
-      ->allow_extra_args(false);
-  command.add_option("--net", nets_, "virtio-net on tap TAP[,mac=MAC] (a [[net]] entry)")
-      ->allow_extra_args(false);
-  command.add_flag("--rng", rng_, "virtio entropy device ([rng])");
-  command.add_flag("--test-exit", test_exit_,
-                   "test-exit device: the guest's status is petrel's exit code ([test_exit])");
+  // Each device kind's flag, as its registration describes it.
+  for (const DeviceConfigKind* kind : kinds_) {
+    const DeviceFlag& flag = kind->flag;
+    if (flag.form == DeviceFlag::Form::kNone) continue;
+    DeviceFlagValues& values = device_flags_.emplace_back(DeviceFlagValues{kind, {}});
+    const std::string name = fmt::format("--{}", flag.name);
+    const std::string help(flag.help);
+    if (flag.form == DeviceFlag::Form::kSwitch) {
+      command.add_flag(name, values.given, help);
+    } else {
+      command.add_option(name, values.entries, help)->allow_extra_args(false);
+    }
+  }
   command.add_option("--console", console_, "stdio or none (console.mode)");
   command.add_option("--console-log", console_log_,
                      "also write the guest console to FILE (console.log)");
@@ -108,19 +103,18 @@ Result<std::vector<ConfigOverride>> GuestFlags::overrides() const {
   add("--memory", memory_, "machine.memory", Form::kString);
   add("--console", console_, "console.mode", Form::kString);
   add("--console-log", console_log_, "console.log", Form::kString);
-  for (const std::string& drive : drives_) {
-    out.push_back({"--drive " + drive, "drive[]",
-                   inline_table(drive, {"path", {{"ro", "read_only"}}}), Form::kGuess});
+  for (const DeviceFlagValues& values : device_flags_) {
+    const DeviceFlag& flag = values.kind->flag;
+    for (const std::string& entry : values.entries) {
+      out.push_back({fmt::format("--{} {}", flag.name, entry),
+                     fmt::format("{}[]", values.kind->table), inline_table(entry, flag),
+                     Form::kGuess});
+    }
+    if (values.given) {
+      out.push_back({fmt::format("--{}", flag.name), fmt::format("{}.enabled", values.kind->table),
+                     "true", Form::kGuess});
+    }
   }
-  for (const std::string& share : shares_) {
-    out.push_back({"--share " + share, "share[]",
-                   inline_table(share, {"path", {{"ro", "read_only"}}}), Form::kGuess});
-  }
-  for (const std::string& net : nets_) {
-    out.push_back({"--net " + net, "net[]", inline_table(net, {"tap", {}}), Form::kGuess});
-  }
-  if (rng_) out.push_back({"--rng", "rng.enabled", "true", Form::kGuess});
-  if (test_exit_) out.push_back({"--test-exit", "test_exit.enabled", "true", Form::kGuess});
   if (!kernel_args_.empty()) {
     out.push_back({fmt::format("-- {}", fmt::join(kernel_args_, " ")), "boot.cmdline",
                    fmt::format("{}", fmt::join(kernel_args_, " ")), Form::kAppend});
@@ -137,14 +131,14 @@ Result<std::vector<ConfigOverride>> GuestFlags::overrides() const {
 
 Result<Config> GuestFlags::load() const {
   auto keys = TRY(overrides());
-  if (config_) return load_config(*config_, keys);
+  if (config_) return load_config(kinds_, *config_, keys);
   const bool kernel_given =
       std::ranges::any_of(keys, [](const ConfigOverride& key) { return key.key == "boot.kernel"; });
   if (!kernel_given) {
     return fail(ExitCode::kBadConfig,
                 "no guest given: name a config file, or a kernel with --kernel (quick mode)");
   }
-  return config_from_overrides(keys);
+  return config_from_overrides(kinds_, keys);
 }
 
 }  // namespace petrel

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <deque>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "devices/registry.h"
 
 namespace petrel {
 
@@ -16,6 +18,10 @@ namespace petrel {
 // alone. Kernel arguments after `--` are added to the command line.
 class GuestFlags {
  public:
+  // `kinds`: the device kinds whose tables the config may have and whose flags are added;
+  // petrel's own by default (devices/registry.h).
+  explicit GuestFlags(DeviceKinds kinds = device_kinds()) : kinds_(kinds) {}
+
   // Adds the CONFIG positional (optional) and the flags to `command`.
   void add_to(CLI::App& command);
 
@@ -35,9 +41,17 @@ class GuestFlags {
   std::optional<std::filesystem::path> config_;
   std::optional<std::string> name_, kernel_, initrd_, append_, vcpus_, memory_, console_,
       console_log_;
-  std::vector<std::string> drives_, shares_, nets_, sets_, kernel_args_;
-  bool test_exit_ = false;
-  bool rng_ = false;
+  std::vector<std::string> sets_, kernel_args_;
+
+  // The values of one device kind's flag: its entries (`--drive a,ro --drive b`) or whether
+  // it was given (`--rng`). A deque: CLI11 holds references to the members.
+  struct DeviceFlagValues {
+    const DeviceConfigKind* kind;
+    std::vector<std::string> entries;
+    bool given = false;
+  };
+  DeviceKinds kinds_;
+  std::deque<DeviceFlagValues> device_flags_;
 };
 
 }  // namespace petrel

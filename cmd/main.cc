@@ -1,5 +1,6 @@
 // petrel: boots an arm64 Linux guest on KVM from a TOML file, in the foreground, and
 // reports by its exit code how the guest ended.
+#include <malloc.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -38,6 +39,12 @@ int main(int argc, char** argv) {
   // Before any thread exists, so every thread inherits the mask and only the
   // supervisor thread ever sees these signals.
   petrel::Supervisor::block_stop_signals();
+  // One malloc arena for all threads. Otherwise a thread's first free() (at the latest
+  // when the thread ends) makes glibc set up an arena of its own: an mmap of 128 MiB, two
+  // munmaps to align it to 64 MiB and an mprotect, then more munmaps as it is trimmed,
+  // several milliseconds per thread on an emulated host, for threads that allocate next to
+  // nothing. The per-thread cache (tcache) still serves small blocks without the lock.
+  mallopt(M_ARENA_MAX, 1);
   // petrel's threads need little stack. Keeping stacks well under 2 MiB also keeps
   // transparent huge pages, which guest RAM wants, from giving each thread a 2 MiB page.
   pthread_attr_t thread_defaults;
@@ -45,6 +52,32 @@ int main(int argc, char** argv) {
   pthread_attr_setstacksize(&thread_defaults, 512 * 1024);
   pthread_setattr_default_np(&thread_defaults);
   pthread_attr_destroy(&thread_defaults);
+
+  // Words after the first `--` are kernel arguments, as in `petrel run --kernel Image --
+  // console=ttyS0 quiet`; CLI11 would take them as positionals.
+  std::vector<std::string> kernel_args;
+  int parsed_argc = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      kernel_args.assign(argv + i + 1, argv + argc);
+      parsed_argc = i;
+      break;
+    }
+  }
+  // Setting up a subcommand's guest flags is most of CLI11's start-up work (each option
+  // builds its names, callbacks and help text), and a command line runs one subcommand:
+  // only a subcommand named on it gets its options. CLI11 enters a subcommand only by its
+  // name, so the others, registered with their description alone (all that `petrel --help`
+  // shows of them), are never parsed. Without any name all get their options, for help and
+  // error messages.
+  auto named = [&](std::string_view name) {
+    for (int i = 1; i < parsed_argc; ++i) {
+      if (name == argv[i]) return true;
+    }
+    return false;
+  };
+  const bool none_named = !named("run") && !named("check") && !named("dtb");
+  auto wanted = [&](std::string_view name) { return none_named || named(name); };
 
   CLI::App app{"petrel: a microVM launcher for arm64 Linux guests on KVM", "petrel"};
   app.footer(kExitCodes);
@@ -58,40 +91,34 @@ int main(int argc, char** argv) {
   std::string runtime_dir;
   auto* run_cmd = app.add_subcommand(
       "run", "create and run the guest described by CONFIG and the flags, in the foreground");
-  run_cmd->footer(
-      "Without CONFIG, the flags alone describe the guest (quick mode). Words after -- are "
-      "added to the kernel command line: petrel run --kernel Image -- console=ttyS0 quiet");
-  run.guest.add_to(*run_cmd);
-  run_cmd->add_option("--timeout", timeout_text,
-                      "stop the guest and exit 124 after DURATION (e.g. 90, 90s, 500ms, 2m)");
-  run_cmd->add_option(
-      "--runtime-dir", runtime_dir,
-      "folder for the per-name lock (default $XDG_RUNTIME_DIR/petrel, /run/petrel as root)");
+  if (wanted("run")) {
+    run_cmd->footer(
+        "Without CONFIG, the flags alone describe the guest (quick mode). Words after -- are "
+        "added to the kernel command line: petrel run --kernel Image -- console=ttyS0 quiet");
+    run.guest.add_to(*run_cmd);
+    run.guest.set_kernel_args(kernel_args);
+    run_cmd->add_option("--timeout", timeout_text,
+                        "stop the guest and exit 124 after DURATION (e.g. 90, 90s, 500ms, 2m)");
+    run_cmd->add_option(
+        "--runtime-dir", runtime_dir,
+        "folder for the per-name lock (default $XDG_RUNTIME_DIR/petrel, /run/petrel as root)");
+  }
 
   petrel::GuestFlags check_guest;
   auto* check_cmd =
       app.add_subcommand("check", "validate the guest and its kernel without booting");
-  check_guest.add_to(*check_cmd);
+  if (wanted("check")) {
+    check_guest.add_to(*check_cmd);
+    check_guest.set_kernel_args(kernel_args);
+  }
 
   petrel::GuestFlags dtb_guest;
   std::filesystem::path dtb_output;
   auto* dtb_cmd = app.add_subcommand("dtb", "write the device tree `run` would give the guest");
-  dtb_guest.add_to(*dtb_cmd);
-  dtb_cmd->add_option("-o,--output", dtb_output, "where to write the .dtb")->required();
-
-  // Words after the first `--` are kernel arguments, as in `petrel run --kernel Image --
-  // console=ttyS0 quiet`; CLI11 would take them as positionals.
-  std::vector<std::string> kernel_args;
-  int parsed_argc = argc;
-  for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--") {
-      kernel_args.assign(argv + i + 1, argv + argc);
-      parsed_argc = i;
-      break;
-    }
-  }
-  for (petrel::GuestFlags* guest : {&run.guest, &check_guest, &dtb_guest}) {
-    guest->set_kernel_args(kernel_args);
+  if (wanted("dtb")) {
+    dtb_guest.add_to(*dtb_cmd);
+    dtb_guest.set_kernel_args(kernel_args);
+    dtb_cmd->add_option("-o,--output", dtb_output, "where to write the .dtb")->required();
   }
 
   try {

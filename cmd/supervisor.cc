@@ -1,9 +1,18 @@
 #include "cmd/supervisor.h"
 
+#include <fmt/format.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <system_error>
+
+#include "core/event_loop.h"
 
 namespace petrel {
 
@@ -16,9 +25,10 @@ sigset_t stop_signals() {
   sigaddset(&set, SIGHUP);
   return set;
 }
-// How often the thread looks at its deadline and at done_: short enough that petrel
-// exits promptly, long enough to cost nothing.
-constexpr auto kPollInterval = std::chrono::milliseconds(50);
+
+std::unexpected<Error> internal(std::string_view what, int error) {
+  return fail(ExitCode::kInternalError, fmt::format("supervisor: {}: {}", what, strerror(error)));
+}
 }  // namespace
 
 void Supervisor::block_stop_signals() {
@@ -27,33 +37,66 @@ void Supervisor::block_stop_signals() {
   signal(SIGPIPE, SIG_IGN);  // a closed stdout must not kill petrel mid-run
 }
 
-Supervisor::Supervisor(std::function<void()> stop, std::optional<std::chrono::milliseconds> timeout)
-    : stop_(std::move(stop)) {
-  if (timeout) deadline_ = Clock::now() + *timeout;
-  thread_ = std::thread([this] { watch(); });
+Result<std::unique_ptr<Supervisor>> Supervisor::start(
+    std::function<void()> stop, std::optional<std::chrono::milliseconds> timeout) {
+  const sigset_t set = stop_signals();
+  UniqueFd signals(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!signals) return internal("signalfd", errno);
+  UniqueFd done(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!done) return internal("eventfd", errno);
+  std::optional<Clock::time_point> deadline;
+  if (timeout) deadline = Clock::now() + *timeout;
+  std::unique_ptr<Supervisor> supervisor(
+      new Supervisor(std::move(stop), deadline, std::move(signals), std::move(done)));
+  try {
+    Supervisor* self = supervisor.get();
+    supervisor->thread_ = std::thread([self] { self->watch(); });
+  } catch (const std::system_error& error) {
+    return internal("cannot start its thread", error.code().value());
+  }
+  return supervisor;
 }
 
 Supervisor::~Supervisor() {
-  done_ = true;
-  thread_.join();
+  signal_eventfd(done_.get());
+  if (thread_.joinable()) thread_.join();
+}
+
+// Milliseconds until the deadline, rounded up so poll() never wakes early and spins; -1
+// (no limit) without a deadline or once it has been acted on.
+int Supervisor::poll_timeout_ms() const {
+  if (!deadline_ || timed_out_) return -1;
+  const auto left = *deadline_ - Clock::now();
+  if (left <= Clock::duration::zero()) return 0;
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+
+void Supervisor::take_signal() {
+  signalfd_siginfo info{};
+  while (::read(signals_.get(), &info, sizeof(info)) == static_cast<ssize_t>(sizeof(info))) {
+    const int signal = static_cast<int>(info.ssi_signo);
+    if (signalled_.exchange(signal) != 0) {
+      spdlog::info("{} while stopping: already stopping", strsignal(signal));
+      continue;
+    }
+    spdlog::info("{}: stopping the VM", strsignal(signal));
+    stop_();
+  }
 }
 
 void Supervisor::watch() {
-  const sigset_t set = stop_signals();
-  while (!done_) {
-    const timespec wait{0, std::chrono::nanoseconds(kPollInterval).count()};
-    siginfo_t info{};
-    const int signal = sigtimedwait(&set, &info, &wait);
-    if (signal > 0) {
-      if (signalled_.exchange(signal) != 0) {
-        spdlog::info("{} while stopping: already stopping", strsignal(signal));
-        continue;
-      }
-      spdlog::info("{}: stopping the VM", strsignal(signal));
-      stop_();
-      continue;
+  for (;;) {
+    pollfd fds[2] = {{signals_.get(), POLLIN, 0}, {done_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, poll_timeout_ms()) < 0) {
+      // Only EINTR or a transient ENOMEM: look at the deadline and wait again, a little
+      // later so that a persistent failure does not spin.
+      if (errno != EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      fds[0].revents = fds[1].revents = 0;
     }
-    if (deadline_ && Clock::now() >= *deadline_ && !timed_out_) {
+    if (fds[0].revents != 0) take_signal();
+    if (fds[1].revents != 0) return;
+    if (deadline_ && !timed_out_ && Clock::now() >= *deadline_) {
       timed_out_ = true;
       spdlog::warn("timeout elapsed: stopping the VM");
       stop_();

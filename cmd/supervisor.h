@@ -5,8 +5,12 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <thread>
+
+#include "core/error.h"
+#include "core/unique_fd.h"
 
 namespace petrel {
 
@@ -14,12 +18,17 @@ namespace petrel {
 // on a thread of its own, so Stop never runs in a signal handler. The signals must be
 // blocked in every thread first: call block_stop_signals() at the top of main, before
 // any thread exists.
+//
+// The thread sleeps in poll() until a signal, the deadline or the destructor wakes it, so
+// ending a run never waits for a polling interval.
 class Supervisor {
  public:
   using Clock = std::chrono::steady_clock;
 
-  Supervisor(std::function<void()> stop, std::optional<std::chrono::milliseconds> timeout);
-  ~Supervisor();  // ends the thread
+  // INTERNAL_ERROR when the descriptors or the thread cannot be had.
+  static Result<std::unique_ptr<Supervisor>> start(
+      std::function<void()> stop, std::optional<std::chrono::milliseconds> timeout);
+  ~Supervisor();  // wakes and joins the thread
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
@@ -29,11 +38,20 @@ class Supervisor {
   static void block_stop_signals();
 
  private:
+  Supervisor(std::function<void()> stop, std::optional<Clock::time_point> deadline,
+             UniqueFd signals, UniqueFd done)
+      : stop_(std::move(stop)),
+        deadline_(deadline),
+        signals_(std::move(signals)),
+        done_(std::move(done)) {}
   void watch();
+  void take_signal();
+  int poll_timeout_ms() const;
 
   std::function<void()> stop_;
   std::optional<Clock::time_point> deadline_;
-  std::atomic<bool> done_{false};
+  UniqueFd signals_;  // a signalfd for the stop signals
+  UniqueFd done_;     // an eventfd the destructor signals
   std::atomic<bool> timed_out_{false};
   std::atomic<int> signalled_{0};
   std::thread thread_;

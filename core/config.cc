@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <span>
@@ -34,8 +35,9 @@ constexpr uint64_t kMemoryAlignment = 2ull << 20;
 // A config is a few hundred bytes; the cap keeps `petrel check /dev/zero` from reading forever.
 constexpr size_t kMaxConfigFileBytes = 1 << 20;
 
-constexpr std::array<std::string_view, 10> kTopLevelKeys = {
-    "name", "on_reset", "machine", "boot", "console", "drive", "net", "share", "rng", "test_exit"};
+// Then each device kind's table.
+constexpr std::array<std::string_view, 5> kTopLevelKeys = {"name", "on_reset", "machine", "boot",
+                                                           "console"};
 constexpr std::array<std::string_view, 2> kMachineKeys = {"vcpus", "memory"};
 constexpr std::array<std::string_view, 3> kBootKeys = {"kernel", "initrd", "cmdline"};
 constexpr std::array<std::string_view, 2> kConsoleKeys = {"mode", "log"};
@@ -43,15 +45,18 @@ constexpr std::array<std::string_view, 2> kConsoleKeys = {"mode", "log"};
 constexpr std::array<std::pair<std::string_view, std::span<const std::string_view>>, 3> kSections =
     {{{"machine", kMachineKeys}, {"boot", kBootKeys}, {"console", kConsoleKeys}}};
 
-std::optional<Error> first_unknown_key(const std::string& file, const toml::table& document) {
+std::optional<Error> first_unknown_key(const std::string& file, const toml::table& document,
+                                       DeviceKinds kinds) {
   std::optional<config_detail::UnknownKey> first;
-  config_detail::find_unknown_keys(document, "", kTopLevelKeys, first);
+  std::vector<std::string_view> top_level(kTopLevelKeys.begin(), kTopLevelKeys.end());
+  std::ranges::copy(config_detail::device_tables(kinds), std::back_inserter(top_level));
+  config_detail::find_unknown_keys(document, "", top_level, first);
   for (const auto& [name, keys] : kSections) {
     if (const toml::table* table = document.get_as<toml::table>(name)) {
       config_detail::find_unknown_keys(*table, name, keys, first);
     }
   }
-  config_detail::find_unknown_device_keys(document, first);
+  config_detail::find_unknown_device_keys(document, kinds, first);
   if (!first) return std::nullopt;
   const std::string message =
       fmt::format("unknown {}; known here: {}", first->is_table ? "table" : "key",
@@ -250,7 +255,8 @@ Result<uint64_t> parse_size(std::string_view text) {
   return value << *shift;
 }
 
-Result<Config> parse_config(std::string_view text, const std::filesystem::path& source,
+Result<Config> parse_config(DeviceKinds kinds, std::string_view text,
+                            const std::filesystem::path& source,
                             std::span<const ConfigOverride> overrides) {
   const std::string source_name = source.string();
   const std::string file = source.empty() ? std::string("command line") : printable(source_name);
@@ -263,7 +269,7 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
   }
   toml::table& document = parsed.table();
   TRY(config_detail::apply_overrides(document, overrides));
-  if (auto unknown = first_unknown_key(file, document)) return std::unexpected(*unknown);
+  if (auto unknown = first_unknown_key(file, document, kinds)) return std::unexpected(*unknown);
 
   const Section root(file, document, "");
   Config config;
@@ -272,23 +278,22 @@ Result<Config> parse_config(std::string_view text, const std::filesystem::path& 
   TRY(read_machine(root, config.machine));
   TRY(read_console(root, source, config.console));
   TRY(read_boot(root, source, config.boot));
-  TRY(config_detail::read_devices(root, source, config));
+  TRY(config_detail::read_devices(root, source, kinds, config));
   // Files last, so a config mistake wins over a missing file: the kernel and initrd, then
-  // the drive images.
+  // the devices' (drive images, share folders).
   TRY(check_boot_files(root, config.boot));
-  TRY(config_detail::check_drive_files(root, config));
-  TRY(config_detail::check_share_folders(root, config));
+  TRY(config_detail::check_device_files(root, kinds, config));
   return config;
 }
 
-Result<Config> load_config(const std::filesystem::path& file,
+Result<Config> load_config(DeviceKinds kinds, const std::filesystem::path& file,
                            std::span<const ConfigOverride> overrides) {
   auto text = TRY(read_config_file(file));
-  return parse_config(text, file, overrides);
+  return parse_config(kinds, text, file, overrides);
 }
 
-Result<Config> config_from_overrides(std::span<const ConfigOverride> overrides) {
-  return parse_config("", std::filesystem::path(), overrides);
+Result<Config> config_from_overrides(DeviceKinds kinds, std::span<const ConfigOverride> overrides) {
+  return parse_config(kinds, "", std::filesystem::path(), overrides);
 }
 
 }  // namespace petrel

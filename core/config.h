@@ -1,6 +1,6 @@
 #pragma once
 
-#include <array>
+#include <any>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device_config.h"
 #include "core/error.h"
 
 namespace petrel {
@@ -43,41 +44,25 @@ struct Config {
     std::optional<std::filesystem::path> log;
   } console;
 
-  // [[drive]]: virtio-blk devices, in config order (the guest sees vda, vdb, ...).
-  struct Drive {
-    std::filesystem::path path;  // a raw image, regular file or block device
-    bool read_only = false;
-    std::string id;  // the serial the guest reads with GET_ID (at most 20 bytes); may be empty
-  };
-  std::vector<Drive> drives;
+  // The devices of the kinds the loader was given (core/device_config.h), in the kinds'
+  // order and then in config order: all drives, in file order, then all nets, ...
+  std::vector<DeviceEntry> devices;
 
-  // [[net]]: virtio-net devices backed by host tap interfaces.
-  struct Net {
-    std::string tap;                            // interface name, at most 15 bytes
-    std::optional<std::array<uint8_t, 6>> mac;  // none: a locally administered one is made up
-  };
-  std::vector<Net> nets;
-
-  // [[share]]: host folders the guest mounts as virtiofs (`mount -t virtiofs TAG /mnt`),
-  // each served by a virtiofsd over vhost-user. Any share makes guest RAM shared memory.
-  struct Share {
-    std::filesystem::path path;  // the host folder
-    std::string tag;             // the guest's mount tag: 1 to 36 bytes, unique
-    bool read_only = false;
-    // A vhost-user socket of a virtiofsd the user started; none: petrel starts one.
-    std::optional<std::filesystem::path> socket;
-  };
-  std::vector<Share> shares;
-
-  // [rng]: a virtio entropy device fed from the host's getrandom().
-  struct Rng {
-    bool enabled = false;
-  } rng;
-
-  // [test_exit]: the test-exit device, through which the guest chooses petrel's exit status.
-  struct TestExit {
-    bool enabled = false;
-  } test_exit;
+  // The settings of each device whose kind stores `Settings`, in that order.
+  template <typename Settings>
+  std::vector<Settings> settings_of() const {
+    std::vector<Settings> found;
+    for (const DeviceEntry& device : devices) {
+      if (const auto* settings = std::any_cast<Settings>(&device.settings)) {
+        found.push_back(*settings);
+      }
+    }
+    return found;
+  }
+  // Whether a device of the kind with this table is configured.
+  bool has_device(std::string_view table) const;
+  // Whether any device's backend maps guest RAM, which must then be shared memory.
+  bool shares_guest_memory() const;
 
   OnReset on_reset = OnReset::kExit;
 };
@@ -87,12 +72,6 @@ inline constexpr uint64_t kMinMemoryBytes = 64ull << 20;
 inline constexpr uint64_t kMaxMemoryBytes = 1ull << 40;  // 1 TiB, far above any microVM
 inline constexpr uint32_t kMaxConfigVcpus = 512;         // KVM's own limit is checked at Create
 inline constexpr size_t kMaxCmdlineBytes = 2048;         // arm64 COMMAND_LINE_SIZE
-inline constexpr size_t kMaxDrives = 16;                 // [[drive]] entries
-inline constexpr size_t kMaxNets = 8;                    // [[net]] entries
-inline constexpr size_t kMaxDriveIdBytes = 20;           // VIRTIO_BLK_ID_BYTES
-inline constexpr size_t kMaxTapNameBytes = 15;           // IFNAMSIZ - 1
-inline constexpr size_t kMaxShares = 8;                  // [[share]] entries
-inline constexpr size_t kMaxShareTagBytes = 36;          // virtio-fs config space tag[36]
 
 // Parses a size such as "512M", "1G", "65536" or 536870912 given as a string.
 // Suffixes K, M, G, T (optionally followed by "iB" or "B") are binary multiples; a bare "B"
@@ -123,28 +102,28 @@ struct ConfigOverride {
 // `text` as a TOML basic string, quoted and escaped: for override values built from parts.
 std::string toml_string(std::string_view text);
 
-// Reads, parses and validates a TOML config. Errors are BAD_CONFIG with one line
+// Reads, parses and validates a TOML config whose device tables are those of `kinds`
+// (devices/registry.h has petrel's). Errors are BAD_CONFIG with one line
 // "file:line:column: key: message" (the file as given; "file: cannot read: reason" if it
-// cannot be read; keys of [[drive]], [[net]] and [[share]] entries as "drive[0].path",
-// counted from 0), KERNEL_LOAD_FAILURE for a kernel or initrd that is missing, not a
-// regular file or unreadable, or DEVICE_INITIALIZATION_FAILURE for a drive image that is
-// missing, not a regular file or block device, or cannot be opened as the drive asks
-// (read-write unless read_only), or a share folder that is missing or not a folder.
-// Unknown keys are reported first (the earliest in the file), then any other mistake, then
-// the kernel and initrd files, then the drive images and share folders, so a config
-// mistake wins over a missing file. `overrides` are applied in order on top of the file,
-// later ones winning.
-Result<Config> load_config(const std::filesystem::path& file,
+// cannot be read; keys of [[drive]] entries as "drive[0].path", counted from 0),
+// KERNEL_LOAD_FAILURE for a kernel or initrd that is missing, not a regular file or
+// unreadable, or DEVICE_INITIALIZATION_FAILURE for a file a device names that it cannot use
+// (a drive image, a share folder). Unknown keys are reported first (the earliest in the
+// file), then any other mistake, then the kernel and initrd files, then the devices' files,
+// so a config mistake wins over a missing file. `overrides` are applied in order on top of
+// the file, later ones winning.
+Result<Config> load_config(DeviceKinds kinds, const std::filesystem::path& file,
                            std::span<const ConfigOverride> overrides = {});
 
 // Same, from text already in memory; `source` names it in messages, anchors relative
 // paths (its parent folder, or the working directory) and gives the default name (its
 // stem, which then must be a valid name).
-Result<Config> parse_config(std::string_view text, const std::filesystem::path& source,
+Result<Config> parse_config(DeviceKinds kinds, std::string_view text,
+                            const std::filesystem::path& source,
                             std::span<const ConfigOverride> overrides = {});
 
 // Quick mode: a guest from command-line keys alone. Relative paths are taken from the
 // working directory; the default name is "petrel-PID", unique among running guests.
-Result<Config> config_from_overrides(std::span<const ConfigOverride> overrides);
+Result<Config> config_from_overrides(DeviceKinds kinds, std::span<const ConfigOverride> overrides);
 
 }  // namespace petrel

@@ -143,7 +143,8 @@ void find_unknown_keys(const toml::table& table, std::string_view path,
     const std::string shown = printable(key.str());
     // [[key]] is a table too, to whoever wrote it.
     first = UnknownKey{path.empty() ? shown : fmt::format("{}.{}", path, shown), key.source(),
-                       node.is_table() || node.is_array_of_tables(), known};
+                       node.is_table() || node.is_array_of_tables(),
+                       std::vector<std::string_view>(known.begin(), known.end())};
   }
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 
-// Internals of the TOML loader shared by core/config.cc (top level, [machine], [boot],
-// [console]) and core/config_devices.cc ([[drive]], [[net]], [rng]). Not part of the
-// config API: only those two files include it.
+// The TOML loader's reading of tables, shared by core/config.cc (top level, [machine],
+// [boot], [console]), core/config_devices.cc (the device tables) and the device kinds'
+// readers in devices/ (as ConfigTable, core/device_config.h), which validate their own keys.
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -140,7 +140,7 @@ struct UnknownKey {
   std::string name;
   toml::source_region where;
   bool is_table = false;
-  std::span<const std::string_view> known;
+  std::vector<std::string_view> known;
 };
 
 // Updates `first` with any key of `table` not in `known` that comes earlier in the file;
@@ -148,23 +148,21 @@ struct UnknownKey {
 void find_unknown_keys(const toml::table& table, std::string_view path,
                        std::span<const std::string_view> known, std::optional<UnknownKey>& first);
 
-// core/config_devices.cc: [[drive]], [[net]] and [rng].
+// core/config_devices.cc: the device tables, by the kinds the loader was given.
 
-// The same, for the keys inside each [[drive]] and [[net]] entry and inside [rng]. Entries
-// of the wrong type are left for read_devices() to report.
-void find_unknown_device_keys(const toml::table& document, std::optional<UnknownKey>& first);
+// The tables of `kinds`, for the top level's known keys.
+std::vector<std::string_view> device_tables(DeviceKinds kinds);
 
-// Reads and validates the device tables into `config`; looks at no file.
-Result<> read_devices(const Section& root, const std::filesystem::path& source, Config& config);
+// Unknown keys inside each device table. Entries of the wrong type are left for
+// read_devices() to report.
+void find_unknown_device_keys(const toml::table& document, DeviceKinds kinds,
+                              std::optional<UnknownKey>& first);
 
-// After every value is validated: each drive image exists, is a regular file or a block
-// device, and opens read-only, or read-write unless the drive is read_only. Failures are
-// DEVICE_INITIALIZATION_FAILURE "file:line:column: drive[0].path: /abs/path: reason".
-Result<> check_drive_files(const Section& root, const Config& config);
+// Reads and validates the device tables into `config.devices`; looks at no file.
+Result<> read_devices(const Section& root, const std::filesystem::path& source, DeviceKinds kinds,
+                      Config& config);
 
-// Then each share's folder exists and is a folder (a socket, when given, is only looked at
-// when petrel connects to it). Failures are DEVICE_INITIALIZATION_FAILURE
-// "file:line:column: share[0].path: /abs/path: reason".
-Result<> check_share_folders(const Section& root, const Config& config);
+// After every value is validated: each device kind's check of the files its entries name.
+Result<> check_device_files(const Section& root, DeviceKinds kinds, const Config& config);
 
 }  // namespace petrel::config_detail

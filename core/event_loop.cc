@@ -42,7 +42,10 @@ Result<> EventLoop::add(int fd, Handler handler, Trigger trigger) {
   return {};
 }
 
+// A loop with nothing to watch would only ever wait for stop(): no thread for it (e.g. a
+// guest with no devices and no console input), which saves its start and its join.
 void EventLoop::start() {
+  if (handlers_.empty()) return;
   thread_ = std::thread([this] { loop(); });
 }
 

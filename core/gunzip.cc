@@ -20,10 +20,10 @@ bool is_gzip(std::span<const uint8_t> head) {
   return head.size() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
 }
 
-std::expected<GzipReader, std::string> GzipReader::open(int fd) {
+Result<GzipReader> GzipReader::open(int fd) {
   auto stream = std::make_unique<z_stream>();
   if (inflateInit2(stream.get(), kGzipOnly) != Z_OK) {
-    return std::unexpected("cannot set up zlib's inflate (out of memory?)");
+    return fail(ExitCode::kKernelLoadFailure, "cannot set up zlib's inflate (out of memory?)");
   }
   return GzipReader(fd, std::move(stream));
 }
@@ -38,11 +38,12 @@ GzipReader::~GzipReader() {
   if (stream_) inflateEnd(stream_.get());
 }
 
-std::expected<void, std::string> GzipReader::refill() {
+Result<> GzipReader::refill() {
   for (;;) {
     const ssize_t got = ::read(fd_, input_.get(), kInputBytes);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return std::unexpected(fmt::format("read failed: {}", strerror(errno)));
+    if (got < 0)
+      return fail(ExitCode::kKernelLoadFailure, fmt::format("read failed: {}", strerror(errno)));
     if (got == 0) input_ended_ = true;
     stream_->next_in = input_.get();
     stream_->avail_in = static_cast<uInt>(got);
@@ -53,11 +54,11 @@ std::expected<void, std::string> GzipReader::refill() {
 
 // gzip writers and image tools sometimes pad a file with zeros after the stream; anything
 // else there (a second member, another file glued on) is refused rather than ignored.
-std::expected<void, std::string> GzipReader::check_trailer_padding() {
+Result<> GzipReader::check_trailer_padding() {
   for (;;) {
     const std::span<const uint8_t> rest(stream_->next_in, stream_->avail_in);
     if (std::ranges::any_of(rest, [](uint8_t byte) { return byte != 0; })) {
-      return std::unexpected("data after the end of the gzip stream");
+      return fail(ExitCode::kKernelLoadFailure, "data after the end of the gzip stream");
     }
     stream_->avail_in = 0;
     if (input_ended_) return {};
@@ -65,7 +66,7 @@ std::expected<void, std::string> GzipReader::check_trailer_padding() {
   }
 }
 
-std::expected<size_t, std::string> GzipReader::read(std::span<uint8_t> out) {
+Result<size_t> GzipReader::read(std::span<uint8_t> out) {
   // avail_out is 32 bits: a large `out` is filled in turns.
   size_t filled = 0;
   while (filled < out.size() && !finished_) {
@@ -87,17 +88,20 @@ std::expected<size_t, std::string> GzipReader::read(std::span<uint8_t> out) {
       if (status == Z_OK) continue;
       if (status == Z_BUF_ERROR && stream_->avail_in == 0) {
         if (!input_ended_) continue;
-        return std::unexpected(fmt::format(
-            "truncated gzip stream: it ends after {} compressed bytes, {} decompressed, "
-            "without its end marker",
-            consumed_, produced_));
+        return fail(
+            ExitCode::kKernelLoadFailure,
+            fmt::format(
+                "truncated gzip stream: it ends after {} compressed bytes, {} decompressed, "
+                "without its end marker",
+                consumed_, produced_));
       }
       if (status == Z_DATA_ERROR) {
-        return std::unexpected(fmt::format("corrupt gzip data after {} decompressed bytes: {}",
-                                           produced_,
-                                           stream_->msg != nullptr ? stream_->msg : "bad data"));
+        return fail(ExitCode::kKernelLoadFailure,
+                    fmt::format("corrupt gzip data after {} decompressed bytes: {}", produced_,
+                                stream_->msg != nullptr ? stream_->msg : "bad data"));
       }
-      return std::unexpected(fmt::format("zlib inflate failed with status {}", status));
+      return fail(ExitCode::kKernelLoadFailure,
+                  fmt::format("zlib inflate failed with status {}", status));
     }
     filled += turn - stream_->avail_out;
   }

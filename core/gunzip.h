@@ -4,10 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <expected>
 #include <memory>
 #include <span>
 #include <string>
+
+#include "core/error.h"
 
 namespace petrel {
 
@@ -22,22 +23,22 @@ bool is_gzip(std::span<const uint8_t> head);
 class GzipReader {
  public:
   // The reader does not own `fd`; it must stay open while the reader reads.
-  static std::expected<GzipReader, std::string> open(int fd);
+  static Result<GzipReader> open(int fd);
 
   GzipReader(GzipReader&&) noexcept;
   GzipReader& operator=(GzipReader&&) noexcept;
   ~GzipReader();
 
   // Fills `out` and returns out.size(), or fewer bytes only when the stream ended.
-  std::expected<size_t, std::string> read(std::span<uint8_t> out);
+  Result<size_t> read(std::span<uint8_t> out);
 
   uint64_t produced() const { return produced_; }  // decompressed bytes so far
   bool finished() const { return finished_; }      // the stream's end and CRC were seen
 
  private:
   GzipReader(int fd, std::unique_ptr<z_stream> stream);
-  std::expected<void, std::string> refill();
-  std::expected<void, std::string> check_trailer_padding();
+  Result<> refill();
+  Result<> check_trailer_padding();
 
   int fd_ = -1;
   std::unique_ptr<z_stream> stream_;

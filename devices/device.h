@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -27,6 +29,26 @@ class EdgeInterrupt {
  public:
   virtual ~EdgeInterrupt() = default;
   virtual void trigger() = 0;
+};
+
+// A one-shot timer on the host's wall clock, as a device sees it (the PL031's alarm): the
+// machine calls `expiry` once, on a thread of its own, at or after `deadline`. arm()
+// replaces an armed deadline, cancel() drops it. Wall-clock time, so that a host clock that
+// is set forward or back moves the deadline with it (on Linux: a CLOCK_REALTIME timerfd
+// with TFD_TIMER_ABSTIME).
+//
+// Devices call arm() and cancel() under the lock that `expiry` takes, and from within
+// `expiry`: neither may wait for a running expiry, nor hold a lock while calling it. Devices check
+// the time again when called, so a late, early or stale call is harmless. The machine keeps a
+// device alive while its timer can still call it.
+class WallClockTimer {
+ public:
+  using TimePoint = std::chrono::system_clock::time_point;
+  using Expiry = std::function<void()>;
+
+  virtual ~WallClockTimer() = default;
+  virtual void arm(TimePoint deadline, Expiry expiry) = 0;
+  virtual void cancel() = 0;
 };
 
 // What a device tells the guest about itself, with no word of how the platform says it:

@@ -5,6 +5,27 @@
 
 namespace petrel {
 
+namespace {
+
+std::shared_ptr<MmioDevice> make_test_exit(const DeviceSetup& setup, uint64_t base) {
+  return std::make_shared<TestExit>(base, setup.hooks.exit_with_status);
+}
+
+constexpr DeviceKey kTestExitKeys[] = {{"enabled", "boolean, default true"}};
+
+}  // namespace
+
+constexpr DeviceType kTestExitType = {
+    .config = {.table = "test_exit",
+               .keys = kTestExitKeys,
+               .flag = {.form = DeviceFlag::Form::kSwitch,
+                        .name = "test-exit",
+                        .help = "test-exit device: the guest's status is petrel's exit code "
+                                "([test_exit])"},
+               .read = read_enabled_table},
+    .make_platform = make_test_exit,
+};
+
 uint8_t TestExit::status_for(uint64_t value) {
   return value <= 255 ? static_cast<uint8_t>(value) : kOutOfRangeStatus;
 }

@@ -4,8 +4,13 @@
 #include <functional>
 
 #include "devices/device.h"
+#include "devices/device_type.h"
 
 namespace petrel {
+
+// [test_exit]: the table alone asks for the device; `enabled = false` keeps it in the file but
+// off.
+extern const DeviceType kTestExitType;
 
 // petrel's test-exit device: a 4 KiB window whose first 32-bit register, STATUS, ends the
 // run when the guest writes it. petrel then exits with the value written: 0..255 as they

@@ -132,9 +132,11 @@ Result<Frontend> Frontend::connect(const std::filesystem::path& socket,
   return Frontend(std::move(fd), timeout);
 }
 
-Frontend::Expected<> Frontend::send(Request request, std::span<const uint8_t> payload, int fd,
-                                    bool need_reply) {
-  if (!socket_) return std::unexpected(fmt::format("{}: not connected", request_name(request)));
+Result<> Frontend::send(Request request, std::span<const uint8_t> payload, int fd,
+                        bool need_reply) {
+  if (!socket_)
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("{}: not connected", request_name(request)));
   const std::vector<uint8_t> bytes =
       encode(request, kFlagVersion1 | (need_reply ? kFlagNeedReply : 0), payload);
   iovec io{const_cast<uint8_t*>(bytes.data()), bytes.size()};
@@ -155,28 +157,30 @@ Frontend::Expected<> Frontend::send(Request request, std::span<const uint8_t> pa
   // fd must travel with the first byte.
   pollfd wait{socket_.get(), POLLOUT, 0};
   if (poll(&wait, 1, static_cast<int>(timeout_.count())) <= 0) {
-    return std::unexpected(
-        fmt::format("{}: backend not accepting messages", request_name(request)));
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("{}: backend not accepting messages", request_name(request)));
   }
   ssize_t sent;
   do {
     sent = sendmsg(socket_.get(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-    return std::unexpected(
-        fmt::format("{}: the backend closed the connection", request_name(request)));
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("{}: the backend closed the connection", request_name(request)));
   }
   if (sent < 0) {
-    return std::unexpected(fmt::format("{}: {}", request_name(request), strerror(errno)));
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("{}: {}", request_name(request), strerror(errno)));
   }
   if (static_cast<size_t>(sent) != bytes.size()) {
-    return std::unexpected(
+    return fail(
+        ExitCode::kDeviceInitializationFailure,
         fmt::format("{}: sent only {} of {} bytes", request_name(request), sent, bytes.size()));
   }
   return {};
 }
 
-Frontend::Expected<std::vector<uint8_t>> Frontend::receive(Request request, size_t bytes) {
+Result<std::vector<uint8_t>> Frontend::receive(Request request, size_t bytes) {
   const auto name = request_name(request);
   std::vector<uint8_t> buffer(kHeaderBytes + kMaxPayloadBytes);
   size_t have = 0;
@@ -189,8 +193,9 @@ Frontend::Expected<std::vector<uint8_t>> Frontend::receive(Request request, size
     const int ready = left.count() > 0 ? poll(&wait, 1, static_cast<int>(left.count())) : 0;
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) {
-      return std::unexpected(fmt::format("{}: no reply from the backend within {:g} s", name,
-                                         static_cast<double>(timeout_.count()) / 1000));
+      return fail(ExitCode::kDeviceInitializationFailure,
+                  fmt::format("{}: no reply from the backend within {:g} s", name,
+                              static_cast<double>(timeout_.count()) / 1000));
     }
     iovec io{buffer.data() + have, want - have};
     msghdr message{};
@@ -202,9 +207,12 @@ Frontend::Expected<std::vector<uint8_t>> Frontend::receive(Request request, size
     const ssize_t got = recvmsg(socket_.get(), &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (got == 0 || (got < 0 && errno == ECONNRESET)) {
-      return std::unexpected(fmt::format("{}: the backend closed the connection", name));
+      return fail(ExitCode::kDeviceInitializationFailure,
+                  fmt::format("{}: the backend closed the connection", name));
     }
-    if (got < 0) return std::unexpected(fmt::format("{}: {}", name, strerror(errno)));
+    if (got < 0)
+      return fail(ExitCode::kDeviceInitializationFailure,
+                  fmt::format("{}: {}", name, strerror(errno)));
     // No reply petrel asks for carries descriptors: any that came are closed, not leaked.
     for (cmsghdr* header = CMSG_FIRSTHDR(&message); header != nullptr;
          header = CMSG_NXTHDR(&message, header)) {
@@ -222,14 +230,16 @@ Frontend::Expected<std::vector<uint8_t>> Frontend::receive(Request request, size
       const uint32_t flags = get_u32(std::span(buffer).subspan(4, 4));
       const uint32_t size = get_u32(std::span(buffer).subspan(8, 4));
       if (answered != static_cast<uint32_t>(request)) {
-        return std::unexpected(fmt::format("{}: the backend answered request {}", name, answered));
+        return fail(ExitCode::kDeviceInitializationFailure,
+                    fmt::format("{}: the backend answered request {}", name, answered));
       }
       if ((flags & kFlagReply) == 0 || (flags & kFlagVersionMask) != kFlagVersion1) {
-        return std::unexpected(fmt::format("{}: reply with bad flags {:#x}", name, flags));
+        return fail(ExitCode::kDeviceInitializationFailure,
+                    fmt::format("{}: reply with bad flags {:#x}", name, flags));
       }
       if (size != bytes) {
-        return std::unexpected(
-            fmt::format("{}: reply of {} bytes, expected {}", name, size, bytes));
+        return fail(ExitCode::kDeviceInitializationFailure,
+                    fmt::format("{}: reply of {} bytes, expected {}", name, size, bytes));
       }
       want += size;
     }
@@ -237,24 +247,25 @@ Frontend::Expected<std::vector<uint8_t>> Frontend::receive(Request request, size
   return std::vector<uint8_t>(buffer.begin() + kHeaderBytes, buffer.begin() + want);
 }
 
-Frontend::Expected<uint64_t> Frontend::get_u64(Request request) {
+Result<uint64_t> Frontend::get_u64(Request request) {
   TRY(send(request, {}, -1, false));
   auto reply = TRY(receive(request, 8));
   return get_u64_le(reply);
 }
 
-Frontend::Expected<> Frontend::command(Request request, std::span<const uint8_t> payload, int fd) {
+Result<> Frontend::command(Request request, std::span<const uint8_t> payload, int fd) {
   TRY(send(request, payload, fd, reply_ack_));
   if (!reply_ack_) return {};
   auto reply = TRY(receive(request, 8));
   if (const uint64_t status = get_u64_le(reply); status != 0) {
-    return std::unexpected(
+    return fail(
+        ExitCode::kDeviceInitializationFailure,
         fmt::format("{}: the backend refused it (status {})", request_name(request), status));
   }
   return {};
 }
 
-Frontend::Expected<uint64_t> Frontend::start() {
+Result<uint64_t> Frontend::start() {
   // SET_OWNER names this connection the device's one frontend; it has no reply.
   TRY(send(Request::kSetOwner, {}, -1, false));
   auto features = get_u64(Request::kGetFeatures);
@@ -269,45 +280,46 @@ Frontend::Expected<uint64_t> Frontend::start() {
   return *features;
 }
 
-Frontend::Expected<> Frontend::set_features(uint64_t features) {
+Result<> Frontend::set_features(uint64_t features) {
   return command(Request::kSetFeatures, u64_payload(features));
 }
 
-Frontend::Expected<> Frontend::set_mem_table(const MemoryRegion& region, int fd) {
+Result<> Frontend::set_mem_table(const MemoryRegion& region, int fd) {
   return command(Request::kSetMemTable, mem_table_payload(region), fd);
 }
 
-Frontend::Expected<> Frontend::set_vring_num(uint32_t index, uint32_t size) {
+Result<> Frontend::set_vring_num(uint32_t index, uint32_t size) {
   return command(Request::kSetVringNum, vring_state_payload(index, size));
 }
 
-Frontend::Expected<> Frontend::set_vring_addr(const VringAddresses& addresses) {
+Result<> Frontend::set_vring_addr(const VringAddresses& addresses) {
   return command(Request::kSetVringAddr, vring_addr_payload(addresses));
 }
 
-Frontend::Expected<> Frontend::set_vring_base(uint32_t index, uint32_t base) {
+Result<> Frontend::set_vring_base(uint32_t index, uint32_t base) {
   return command(Request::kSetVringBase, vring_state_payload(index, base));
 }
 
-Frontend::Expected<uint32_t> Frontend::get_vring_base(uint32_t index) {
+Result<uint32_t> Frontend::get_vring_base(uint32_t index) {
   const std::vector<uint8_t> payload = vring_state_payload(index, 0);
   TRY(send(Request::kGetVringBase, payload, -1, false));
   auto reply = TRY(receive(Request::kGetVringBase, 8));
   if (get_u32(std::span(reply).subspan(0, 4)) != index) {
-    return std::unexpected(fmt::format("GET_VRING_BASE: reply for another ring than {}", index));
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("GET_VRING_BASE: reply for another ring than {}", index));
   }
   return get_u32(std::span(reply).subspan(4, 4));
 }
 
-Frontend::Expected<> Frontend::set_vring_kick(uint32_t index, int eventfd) {
+Result<> Frontend::set_vring_kick(uint32_t index, int eventfd) {
   return command(Request::kSetVringKick, u64_payload(index & kVringIndexMask), eventfd);
 }
 
-Frontend::Expected<> Frontend::set_vring_call(uint32_t index, int eventfd) {
+Result<> Frontend::set_vring_call(uint32_t index, int eventfd) {
   return command(Request::kSetVringCall, u64_payload(index & kVringIndexMask), eventfd);
 }
 
-Frontend::Expected<> Frontend::set_vring_enable(uint32_t index, bool enable) {
+Result<> Frontend::set_vring_enable(uint32_t index, bool enable) {
   return command(Request::kSetVringEnable, vring_state_payload(index, enable ? 1 : 0));
 }
 

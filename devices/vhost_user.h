@@ -73,13 +73,10 @@ std::vector<uint8_t> mem_table_payload(const MemoryRegion& region);
 
 // One connection to a backend. Every call sends one request and, when the protocol (or
 // REPLY_ACK) says so, waits for its reply, at most `timeout`: a backend that hangs or dies
-// is an error with its reason, never a wait without end. Errors are one line for logs.
+// is an error with its reason, never a wait without end. Errors are one line for logs,
+// DEVICE_INITIALIZATION_FAILURE: the backend could not set the device up.
 class Frontend {
  public:
-  using Error = std::string;
-  template <typename T = void>
-  using Expected = std::expected<T, Error>;
-
   static constexpr std::chrono::seconds kDefaultTimeout{30};
 
   // Over a connected stream socket (made non-inheritable here).
@@ -95,27 +92,27 @@ class Frontend {
   // The handshake: SET_OWNER, GET_FEATURES, and, when the backend offers protocol features,
   // GET/SET_PROTOCOL_FEATURES (petrel asks for REPLY_ACK only). Returns the backend's
   // virtio feature bits.
-  Expected<uint64_t> start();
+  Result<uint64_t> start();
   bool protocol_features() const { return protocol_features_; }
 
-  Expected<> set_features(uint64_t features);
-  Expected<> set_mem_table(const MemoryRegion& region, int fd);
-  Expected<> set_vring_num(uint32_t index, uint32_t size);
-  Expected<> set_vring_addr(const VringAddresses& addresses);
-  Expected<> set_vring_base(uint32_t index, uint32_t base);
+  Result<> set_features(uint64_t features);
+  Result<> set_mem_table(const MemoryRegion& region, int fd);
+  Result<> set_vring_num(uint32_t index, uint32_t size);
+  Result<> set_vring_addr(const VringAddresses& addresses);
+  Result<> set_vring_base(uint32_t index, uint32_t base);
   // Stops the ring and returns where the backend's avail index stood.
-  Expected<uint32_t> get_vring_base(uint32_t index);
-  Expected<> set_vring_kick(uint32_t index, int eventfd);
-  Expected<> set_vring_call(uint32_t index, int eventfd);
-  Expected<> set_vring_enable(uint32_t index, bool enable);
+  Result<uint32_t> get_vring_base(uint32_t index);
+  Result<> set_vring_kick(uint32_t index, int eventfd);
+  Result<> set_vring_call(uint32_t index, int eventfd);
+  Result<> set_vring_enable(uint32_t index, bool enable);
 
  private:
-  Expected<> send(Request request, std::span<const uint8_t> payload, int fd, bool need_reply);
+  Result<> send(Request request, std::span<const uint8_t> payload, int fd, bool need_reply);
   // Waits for the reply to `request`, whose payload must be exactly `bytes` long.
-  Expected<std::vector<uint8_t>> receive(Request request, size_t bytes);
-  Expected<uint64_t> get_u64(Request request);
+  Result<std::vector<uint8_t>> receive(Request request, size_t bytes);
+  Result<uint64_t> get_u64(Request request);
   // Sends a request that only answers with REPLY_ACK, and waits for that when negotiated.
-  Expected<> command(Request request, std::span<const uint8_t> payload, int fd = -1);
+  Result<> command(Request request, std::span<const uint8_t> payload, int fd = -1);
 
   UniqueFd socket_;
   std::chrono::milliseconds timeout_;

@@ -17,6 +17,7 @@
 #include <climits>
 #include <cstring>
 
+#include "core/config_section.h"
 #include "core/little_endian.h"
 
 namespace petrel::virtio {
@@ -41,7 +42,7 @@ constexpr uint64_t kFeatureFlush = 1ull << 9;
 constexpr uint64_t kFeatureDiscard = 1ull << 13;
 
 constexpr uint16_t kQueueSize = 256;
-constexpr size_t kIdBytes = 20;
+constexpr size_t kIdBytes = kMaxDriveIdBytes;
 constexpr uint32_t kDiscardAlignmentSectors = 8;  // 4 KiB, the host's page and block size
 constexpr uint32_t kMaxDiscardSegments = 32;
 constexpr uint64_t kMaxRequestBytes = UINT32_MAX - 1;  // data and status in a used length
@@ -70,33 +71,115 @@ bool positioned_io(int fd, bool write, uint64_t offset,
   return true;
 }
 
+using config_detail::printable;
+using config_detail::quote_value;
+
+Result<std::optional<std::any>> read_drive(const ConfigTable& entry,
+                                           const std::filesystem::path& source) {
+  DriveConfig drive;
+  auto path = TRY(config_detail::read_path(entry, "path", source));
+  if (!path) return entry.missing("path", "key");
+  drive.path = std::move(*path);
+
+  auto read_only = TRY(entry.boolean("read_only"));
+  drive.read_only = read_only.value_or(false);
+
+  auto id = TRY(entry.string("id"));
+  drive.id = id.value_or("");
+  // The guest gets the id as raw bytes (VIRTIO_BLK_T_GET_ID) and shows it in
+  // /sys/block/vd*/serial and /dev/disk/by-id: no room for more, nor for control bytes.
+  if (drive.id.size() > kMaxDriveIdBytes) {
+    return entry.bad("id", fmt::format("{} is {} bytes, more than the {} of a drive id",
+                                       quote_value(drive.id), drive.id.size(), kMaxDriveIdBytes));
+  }
+  if (!std::ranges::all_of(drive.id, [](char c) { return c >= 0x20 && c <= 0x7e; })) {
+    return entry.bad("id", fmt::format("{} is not printable ASCII", quote_value(drive.id)));
+  }
+  return drive;
+}
+
+// Two devices on one image would corrupt it; the second would not even get its lock.
+// Paths are compared as written, made absolute and normal, not through links.
+std::vector<UniqueValue> drive_unique(const std::any& settings) {
+  const auto& drive = std::any_cast<const DriveConfig&>(settings);
+  return {{"path", drive.path.string(), printable(drive.path.string())}};
+}
+
+// The image exists, is a regular file or a block device, and opens read-only, or
+// read-write unless the drive is read_only.
+Result<> check_drive_file(const ConfigTable& entry, const std::any& settings) {
+  const auto& drive = std::any_cast<const DriveConfig&>(settings);
+  const auto why =
+      config_detail::unusable_file(drive.path, drive.read_only ? O_RDONLY : O_RDWR, true);
+  if (!why) return {};
+  return fail(ExitCode::kDeviceInitializationFailure,
+              fmt::format("{}: {}: {}: {}", entry.at("path"), entry.name("path"),
+                          printable(drive.path.string()), *why));
+}
+
+Result<std::unique_ptr<VirtioDevice>> make_drive(const DeviceSetup& setup) {
+  return BlockDevice::open(setup.settings<DriveConfig>(), disk_name(setup.entry.index));
+}
+
+constexpr DeviceKey kDriveKeys[] = {
+    {"path", "path, required"}, {"read_only", "boolean, default false"}, {"id", "string"}};
+constexpr std::pair<std::string_view, std::string_view> kDriveWords[] = {{"ro", "read_only"}};
+
 }  // namespace
 
-Result<std::unique_ptr<BlockDevice>> BlockDevice::open(const Config::Drive& drive,
+constexpr DeviceType kDriveType = {
+    .config = {.table = "drive",
+               .repeated = true,
+               .max_entries = kMaxDrives,
+               .plural = "drives",
+               .keys = kDriveKeys,
+               .flag = {.form = DeviceFlag::Form::kEntry,
+                        .name = "drive",
+                        .help = "virtio-blk disk PATH[,ro][,id=SERIAL] (a [[drive]] entry); "
+                                "repeatable",
+                        .first_key = "path",
+                        .words = kDriveWords},
+               .read = read_drive,
+               .unique = drive_unique,
+               .check_files = check_drive_file},
+    .virtio_id = kDeviceBlock,
+    .make_virtio = make_drive,
+};
+
+std::string disk_name(size_t index) {
+  std::string suffix;
+  for (size_t n = index + 1; n > 0; n = (n - 1) / 26) {
+    suffix.insert(suffix.begin(), static_cast<char>('a' + (n - 1) % 26));
+  }
+  return "vd" + suffix;
+}
+
+Result<std::unique_ptr<BlockDevice>> BlockDevice::open(const DriveConfig& drive,
                                                        std::string guest_name) {
   const std::string path = drive.path.string();
   const int flags = (drive.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
   UniqueFd fd(::open(path.c_str(), flags));
-  if (!fd) return init_failure(fmt::format("drive {}: {}: {}", guest_name, path, strerror(errno)));
+  if (!fd)
+    return device_init_failure(fmt::format("drive {}: {}: {}", guest_name, path, strerror(errno)));
   // One writer, or any number of readers: the lock goes with the fd, so it dies with us.
   if (flock(fd.get(), (drive.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
-      return init_failure(
+      return device_init_failure(
           fmt::format("drive {}: {} is in use by another process ({})", guest_name, path,
                       drive.read_only ? "a writer holds it" : "it holds a lock on it"));
     }
-    return init_failure(
+    return device_init_failure(
         fmt::format("drive {}: {}: cannot lock: {}", guest_name, path, strerror(errno)));
   }
   struct stat info {};
   if (fstat(fd.get(), &info) != 0) {
-    return init_failure(fmt::format("drive {}: {}: {}", guest_name, path, strerror(errno)));
+    return device_init_failure(fmt::format("drive {}: {}: {}", guest_name, path, strerror(errno)));
   }
   uint64_t size = 0;
   bool can_discard = false;
   if (S_ISBLK(info.st_mode)) {
     if (ioctl(fd.get(), BLKGETSIZE64, &size) != 0) {
-      return init_failure(
+      return device_init_failure(
           fmt::format("drive {}: {}: BLKGETSIZE64: {}", guest_name, path, strerror(errno)));
     }
   } else if (S_ISREG(info.st_mode)) {
@@ -106,7 +189,7 @@ Result<std::unique_ptr<BlockDevice>> BlockDevice::open(const Config::Drive& driv
         !drive.read_only && fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                                       static_cast<off_t>(size + 4096), 4096) == 0;
   } else {
-    return init_failure(
+    return device_init_failure(
         fmt::format("drive {}: {}: not a regular file or block device", guest_name, path));
   }
   if (size % kSectorBytes != 0) {

@@ -5,12 +5,25 @@
 #include <memory>
 #include <string>
 
-#include "core/config.h"
 #include "core/error.h"
 #include "core/unique_fd.h"
+#include "devices/device_type.h"
 #include "devices/virtio_device.h"
 
 namespace petrel::virtio {
+
+// [[drive]]: a virtio-blk device (one registration: kDriveType).
+struct DriveConfig {
+  std::filesystem::path path;  // a raw image, regular file or block device
+  bool read_only = false;
+  std::string id;  // the serial the guest reads with GET_ID (at most 20 bytes); may be empty
+};
+inline constexpr size_t kMaxDrives = 16;        // [[drive]] entries
+inline constexpr size_t kMaxDriveIdBytes = 20;  // VIRTIO_BLK_ID_BYTES
+extern const DeviceType kDriveType;
+
+// The guest's name for the n-th virtio disk: vda .. vdz, vdaa, ...
+std::string disk_name(size_t index);
 
 // virtio-blk (virtio 1.x, section 5.2) over a raw image file or block device: read,
 // write, flush (fdatasync), get-id, and discard where the file can punch holes. The image
@@ -22,7 +35,7 @@ class BlockDevice final : public VirtioDevice {
 
   // DEVICE_INITIALIZATION_FAILURE when the image cannot be opened or is locked by another
   // process; `guest_name` ("vda") is for logs.
-  static Result<std::unique_ptr<BlockDevice>> open(const Config::Drive& drive,
+  static Result<std::unique_ptr<BlockDevice>> open(const DriveConfig& drive,
                                                    std::string guest_name);
 
   uint32_t device_type() const override { return kDeviceBlock; }

@@ -22,7 +22,7 @@ inline constexpr uint32_t kDeviceEntropy = 4;
 inline constexpr uint32_t kDeviceFilesystem = 26;
 
 // How a device reports a host resource it cannot set up (an image, a tap, virtiofsd).
-inline std::unexpected<Error> init_failure(std::string message) {
+inline std::unexpected<Error> device_init_failure(std::string message) {
   return fail(ExitCode::kDeviceInitializationFailure, std::move(message));
 }
 
@@ -80,7 +80,7 @@ class VirtioDevice {
 
   // The driver set DRIVER_OK having accepted `features`. An error means the device cannot
   // work with them and is reported to the driver as DEVICE_NEEDS_RESET.
-  virtual std::expected<void, std::string> activate(uint64_t) { return {}; }
+  virtual Result<> activate(uint64_t) { return {}; }
   // The driver reset the device; in-flight work is finished (the transport waits).
   virtual void reset() {}
 
@@ -88,9 +88,7 @@ class VirtioDevice {
   // neither watches nor reads the notify eventfds, leaves the rings alone, and at DRIVER_OK
   // calls start_rings() instead of activate() with every ready queue.
   virtual bool rings_served_elsewhere() const { return false; }
-  virtual std::expected<void, std::string> start_rings(uint64_t, std::span<const RingLayout>) {
-    return {};
-  }
+  virtual Result<> start_rings(uint64_t, std::span<const RingLayout>) { return {}; }
 
   // The driver notified `queue`: serve what it made available.
   virtual void serve(size_t queue, QueueAccess& queues) = 0;

@@ -4,10 +4,15 @@
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "core/config_section.h"
 
 namespace petrel::virtio {
 
@@ -28,9 +33,119 @@ uint64_t desc_bytes(uint16_t size) { return 16ull * size; }
 uint64_t avail_bytes(uint16_t size) { return 6 + 2ull * size; }
 uint64_t used_bytes(uint16_t size) { return 6 + 8ull * size; }
 
+using config_detail::printable;
+using config_detail::quote_value;
+
+// The guest reads the tag as raw bytes from the device's config space and `mount -t
+// virtiofs TAG` names it on a command line: printable ASCII without spaces keeps both simple.
+Result<> check_share_tag(const ConfigTable& entry, const std::string& tag) {
+  if (tag.empty()) return entry.bad("tag", "empty tag");
+  if (tag.size() > kMaxShareTagBytes) {
+    return entry.bad("tag", fmt::format("{} is {} bytes, more than the {} of a virtiofs tag",
+                                        quote_value(tag), tag.size(), kMaxShareTagBytes));
+  }
+  if (!std::ranges::all_of(tag, [](char c) { return c > 0x20 && c <= 0x7e; })) {
+    return entry.bad("tag",
+                     fmt::format("{} is not printable ASCII without spaces", quote_value(tag)));
+  }
+  return {};
+}
+
+Result<std::optional<std::any>> read_share(const ConfigTable& entry,
+                                           const std::filesystem::path& source) {
+  ShareConfig share;
+  auto socket = TRY(config_detail::read_path(entry, "socket", source));
+  auto path = TRY(config_detail::read_path(entry, "path", source));
+  auto read_only = TRY(entry.boolean("read_only"));
+  share.read_only = read_only.value_or(false);
+  if (socket) {
+    // sockaddr_un holds the path with its NUL.
+    if ((socket)->native().size() >= sizeof(sockaddr_un::sun_path)) {
+      return entry.bad(
+          "socket", fmt::format("{} is longer than the {} bytes of a socket path",
+                                printable((socket)->string()), sizeof(sockaddr_un::sun_path) - 1));
+    }
+    // The virtiofsd behind a socket serves the folder and the access its own command line
+    // chose; petrel could not honour either.
+    if (path) return entry.bad("path", "not with socket: that virtiofsd chose its folder");
+    if (share.read_only) {
+      return entry.bad("read_only",
+                       "not with socket: start that virtiofsd on a read-only folder instead");
+    }
+    share.socket = std::move(*socket);
+  } else {
+    if (!path) return entry.missing("path", "key");
+    share.path = std::move(*path);
+  }
+
+  auto tag = TRY(entry.string("tag"));
+  if (!tag) return entry.missing("tag", "key");
+  TRY(check_share_tag(entry, *tag));
+  share.tag = std::move(*tag);
+  return share;
+}
+
+// The guest finds a share by its tag alone; a virtiofsd serves one connection.
+std::vector<UniqueValue> share_unique(const std::any& settings) {
+  const auto& share = std::any_cast<const ShareConfig&>(settings);
+  std::vector<UniqueValue> values = {{"tag", share.tag, quote_value(share.tag)}};
+  if (share.socket) {
+    values.push_back({"socket", share.socket->string(), printable(share.socket->string())});
+  }
+  return values;
+}
+
+// The folder exists and is a folder; a socket is only looked at when petrel connects to it.
+Result<> check_share_folder(const ConfigTable& entry, const std::any& settings) {
+  const auto& share = std::any_cast<const ShareConfig&>(settings);
+  if (share.socket) return {};
+  struct stat info {};
+  std::string why;
+  if (stat(share.path.c_str(), &info) != 0) {
+    why = strerror(errno);
+  } else if (!S_ISDIR(info.st_mode)) {
+    why = "not a folder";
+  } else {
+    return {};
+  }
+  return fail(ExitCode::kDeviceInitializationFailure,
+              fmt::format("{}: {}: {}: {}", entry.at("path"), entry.name("path"),
+                          printable(share.path.string()), why));
+}
+
+Result<std::unique_ptr<VirtioDevice>> make_share(const DeviceSetup& setup) {
+  return FsDevice::open(setup.settings<ShareConfig>(), setup.entry.index, *setup.memory);
+}
+
+constexpr DeviceKey kShareKeys[] = {{"path", "path, required without socket"},
+                                    {"tag", "string, required"},
+                                    {"read_only", "boolean, default false"},
+                                    {"socket", "path, optional"}};
+constexpr std::pair<std::string_view, std::string_view> kShareWords[] = {{"ro", "read_only"}};
+
 }  // namespace
 
-Result<std::unique_ptr<FsDevice>> FsDevice::open(const Config::Share& share, size_t index,
+constexpr DeviceType kShareType = {
+    .config = {.table = "share",
+               .repeated = true,
+               .max_entries = kMaxShares,
+               .plural = "shares",
+               .keys = kShareKeys,
+               .flag = {.form = DeviceFlag::Form::kEntry,
+                        .name = "share",
+                        .help = "host folder PATH,tag=TAG[,ro] as virtiofs (a [[share]] entry); "
+                                "repeatable",
+                        .first_key = "path",
+                        .words = kShareWords},
+               .read = read_share,
+               .unique = share_unique,
+               .check_files = check_share_folder,
+               .shares_guest_memory = true},
+    .virtio_id = kDeviceFilesystem,
+    .make_virtio = make_share,
+};
+
+Result<std::unique_ptr<FsDevice>> FsDevice::open(const ShareConfig& share, size_t index,
                                                  const GuestMemory& memory) {
   const std::string log_name = fmt::format("share[{}]", index);
   if (share.socket) {
@@ -69,7 +184,7 @@ Result<std::unique_ptr<FsDevice>> FsDevice::connect(std::string tag, std::string
     if (!fd) return failure(fmt::format("eventfd: {}", strerror(errno)));
   }
   auto features = device->frontend_.start();
-  if (!features) return failure(features.error());
+  if (!features) return failure(features.error().message);
   if ((*features & kFeatureVersion1) == 0) {
     return failure(fmt::format("it does not offer VIRTIO_F_VERSION_1 (features {:#x})", *features));
   }
@@ -78,7 +193,7 @@ Result<std::unique_ptr<FsDevice>> FsDevice::connect(std::string tag, std::string
   const vhost_user::MemoryRegion region{memory.base(), memory.size(),
                                         reinterpret_cast<uint64_t>(memory.host_base()), 0};
   if (auto r = device->frontend_.set_mem_table(region, memory.shared_fd()); !r) {
-    return failure(r.error());
+    return failure(r.error().message);
   }
   spdlog::debug("{}: {} connected, backend features {:#x}", device->log_name_, device->name_,
                 *features);
@@ -105,29 +220,32 @@ std::string FsDevice::backend_state(std::chrono::milliseconds wait) {
   return "";
 }
 
-std::expected<void, std::string> FsDevice::start_rings(uint64_t features,
-                                                       std::span<const RingLayout> rings) {
-  if (backend_gone_) return std::unexpected("the vhost-user backend is gone" + backend_state());
+Result<> FsDevice::start_rings(uint64_t features, std::span<const RingLayout> rings) {
+  if (backend_gone_)
+    return fail(ExitCode::kDeviceInitializationFailure,
+                "the vhost-user backend is gone" + backend_state());
   // The guest may only have accepted what was offered, so this is what the backend offered.
   uint64_t acked = features & kPassedFeatures;
   if (frontend_.protocol_features()) acked |= vhost_user::kFeatureProtocolFeatures;
   TRY(frontend_.set_features(acked));
   for (const RingLayout& ring : rings) {
     if (auto r = start_ring(ring); !r) {
-      return std::unexpected(fmt::format("queue {}: {}{}", ring.index, r.error(), backend_state()));
+      return fail(ExitCode::kDeviceInitializationFailure,
+                  fmt::format("queue {}: {}{}", ring.index, r.error().message, backend_state()));
     }
   }
   return {};
 }
 
-std::expected<void, std::string> FsDevice::start_ring(const RingLayout& ring) {
-  if (ring.index >= kQueues) return std::unexpected(std::string("no such queue"));
+Result<> FsDevice::start_ring(const RingLayout& ring) {
+  if (ring.index >= kQueues) return fail(ExitCode::kDeviceInitializationFailure, "no such queue");
   // The transport checked the layout; the host addresses come from the checked API all the
   // same, so nothing outside guest RAM can reach the backend.
   auto desc = memory_.slice(ring.desc_table, desc_bytes(ring.size));
   auto avail = memory_.slice(ring.avail_ring, avail_bytes(ring.size));
   auto used = memory_.slice(ring.used_ring, used_bytes(ring.size));
-  if (!desc || !avail || !used) return std::unexpected(std::string("ring outside guest RAM"));
+  if (!desc || !avail || !used)
+    return fail(ExitCode::kDeviceInitializationFailure, "ring outside guest RAM");
   const vhost_user::VringAddresses addresses{ring.index, reinterpret_cast<uint64_t>(desc->data()),
                                              reinterpret_cast<uint64_t>(used->data()),
                                              reinterpret_cast<uint64_t>(avail->data())};
@@ -153,7 +271,7 @@ void FsDevice::reset() {
     started_[i] = false;
     if (backend_gone_) continue;
     if (auto r = frontend_.get_vring_base(i); !r) {
-      spdlog::warn("{}: reset: {}{}", name_, r.error(), backend_state());
+      spdlog::warn("{}: reset: {}{}", name_, r.error().message, backend_state());
     }
   }
   for (const UniqueFd& fd : call_fds_) {

@@ -1,18 +1,33 @@
 #pragma once
 
 #include <array>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "core/config.h"
 #include "core/guest_memory.h"
 #include "core/unique_fd.h"
+#include "devices/device_type.h"
 #include "devices/vhost_user.h"
 #include "devices/virtio_device.h"
 #include "devices/virtiofsd.h"
 
 namespace petrel::virtio {
+
+// [[share]]: a host folder the guest mounts as virtiofs (`mount -t virtiofs TAG /mnt`),
+// served by a virtiofsd over vhost-user (one registration: kShareType). Any share makes
+// guest RAM shared memory.
+struct ShareConfig {
+  std::filesystem::path path;  // the host folder
+  std::string tag;             // the guest's mount tag: 1 to 36 bytes, unique
+  bool read_only = false;
+  // A vhost-user socket of a virtiofsd the user started; none: petrel starts one.
+  std::optional<std::filesystem::path> socket;
+};
+inline constexpr size_t kMaxShares = 8;          // [[share]] entries
+inline constexpr size_t kMaxShareTagBytes = 36;  // virtio-fs config space tag[36]
+extern const DeviceType kShareType;
 
 // virtio-fs (virtio 1.2, section 5.11): a host folder the guest mounts with
 // `mount -t virtiofs TAG /mnt`. The FUSE requests on its rings are served by a virtiofsd
@@ -30,7 +45,7 @@ class FsDevice final : public VirtioDevice {
   // gives it guest RAM. `index` names the share in messages ("share[0]").
   // DEVICE_INITIALIZATION_FAILURE when virtiofsd cannot start or the backend does not speak
   // the protocol as needed.
-  static Result<std::unique_ptr<FsDevice>> open(const Config::Share& share, size_t index,
+  static Result<std::unique_ptr<FsDevice>> open(const ShareConfig& share, size_t index,
                                                 const GuestMemory& memory);
   // The same over a backend already connected (tests use a fake one on a socketpair).
   static Result<std::unique_ptr<FsDevice>> connect(std::string tag, std::string log_name,
@@ -50,8 +65,7 @@ class FsDevice final : public VirtioDevice {
   void read_config(uint64_t offset, std::span<uint8_t> data) const override;
 
   bool rings_served_elsewhere() const override { return true; }
-  std::expected<void, std::string> start_rings(uint64_t features,
-                                               std::span<const RingLayout> rings) override;
+  Result<> start_rings(uint64_t features, std::span<const RingLayout> rings) override;
   void reset() override;
   void serve(size_t, QueueAccess&) override {}
   // The call eventfds of both queues, then the vhost-user socket (to notice the backend end).
@@ -68,7 +82,7 @@ class FsDevice final : public VirtioDevice {
         memory_(memory),
         process_(std::move(process)) {}
 
-  std::expected<void, std::string> start_ring(const RingLayout& ring);
+  Result<> start_ring(const RingLayout& ring);
   // " (virtiofsd ended: exit status 1)" once the process petrel started has ended, given
   // `wait` to do so (its socket closes a moment before it is gone); else nothing.
   std::string backend_state(std::chrono::milliseconds wait = {});

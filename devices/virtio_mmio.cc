@@ -90,7 +90,7 @@ class MmioTransport::Access final : public QueueAccess {
     for (;;) {
       auto chain = q.pop();
       if (!chain) {
-        transport_.mark_broken(fmt::format("queue {}: {}", queue, chain.error()));
+        transport_.mark_broken(fmt::format("queue {}: {}", queue, chain.error().message));
         return std::nullopt;
       }
       if (*chain) return std::move(**chain);
@@ -382,7 +382,7 @@ void MmioTransport::activate() {
     Virtqueue& q = queues_[i];
     if (!q.ready) continue;
     if (auto r = q.activate(*memory_, driver_features_); !r) {
-      mark_broken(fmt::format("queue {}: {}", i, r.error()));
+      mark_broken(fmt::format("queue {}: {}", i, r.error().message));
       return;
     }
     rings.push_back({static_cast<uint32_t>(i), q.size(), q.desc_table, q.avail_ring, q.used_ring,
@@ -391,7 +391,7 @@ void MmioTransport::activate() {
   auto started = device_->rings_served_elsewhere() ? device_->start_rings(driver_features_, rings)
                                                    : device_->activate(driver_features_);
   if (!started) {
-    mark_broken(started.error());
+    mark_broken(started.error().message);
     return;
   }
   live_ = true;

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/config_section.h"
 #include "core/little_endian.h"
 
 namespace petrel::virtio {
@@ -52,20 +53,131 @@ void bring_up(const std::string& tap) {
   }
 }
 
+using config_detail::quote_value;
+
+// What Linux's dev_valid_name() accepts: 1 to IFNAMSIZ - 1 bytes, no '/', ':' or
+// whitespace, not "." or "..". A NUL would end the name early.
+Result<> check_tap_name(const ConfigTable& entry, const std::string& tap) {
+  if (tap.empty()) return entry.bad("tap", "empty interface name");
+  if (tap.size() > kMaxTapNameBytes) {
+    return entry.bad("tap", fmt::format("{} is {} bytes, more than the {} of an interface name",
+                                        quote_value(tap), tap.size(), kMaxTapNameBytes));
+  }
+  constexpr std::string_view kForbidden("/: \t\n\v\f\r\0", 10);
+  if (tap == "." || tap == ".." || tap.find_first_of(kForbidden) != std::string::npos) {
+    return entry.bad("tap", fmt::format("{} is not an interface name (no '/', ':', whitespace or "
+                                        "NUL; not \".\" or \"..\")",
+                                        quote_value(tap)));
+  }
+  return {};
+}
+
+// "52:54:00:12:34:56": six pairs of hex digits (either case) separated by ':'.
+std::optional<std::array<uint8_t, 6>> parse_mac(std::string_view text) {
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::array<uint8_t, 6> mac{};
+  if (text.size() != 3 * mac.size() - 1) return std::nullopt;
+  for (size_t i = 0; i < mac.size(); ++i) {
+    if (i > 0 && text[3 * i - 1] != ':') return std::nullopt;
+    const int high = digit(text[3 * i]);
+    const int low = digit(text[3 * i + 1]);
+    if (high < 0 || low < 0) return std::nullopt;
+    mac[i] = static_cast<uint8_t>(high << 4 | low);
+  }
+  return mac;
+}
+
+Result<std::optional<std::any>> read_net(const ConfigTable& entry, const std::filesystem::path&) {
+  NetConfig net;
+  auto tap = TRY(entry.string("tap"));
+  if (!tap) return entry.missing("tap", "key");
+  TRY(check_tap_name(entry, *tap));
+  net.tap = std::move(*tap);
+
+  auto text = TRY(entry.string("mac"));
+  if (text) {
+    const auto mac = parse_mac(*text);
+    if (!mac) {
+      return entry.bad("mac", fmt::format("{} is not a MAC address (six hex pairs separated by "
+                                          "':', e.g. \"52:54:00:12:34:56\")",
+                                          quote_value(*text)));
+    }
+    // Bit 0 of the first byte marks a group address, which no interface may have; nor may
+    // it have all zeros (Linux's is_valid_ether_addr()).
+    if (((*mac)[0] & 1) != 0) {
+      return entry.bad("mac", fmt::format("{} is a multicast address (the first byte must be even)",
+                                          quote_value(*text)));
+    }
+    if (std::ranges::all_of(*mac, [](uint8_t byte) { return byte == 0; })) {
+      return entry.bad("mac", fmt::format("{} is the all-zero address", quote_value(*text)));
+    }
+    net.mac = *mac;
+  }
+  return net;
+}
+
+// A tap interface carries one device's frames: the second open would fail with EBUSY.
+std::vector<UniqueValue> net_unique(const std::any& settings) {
+  const auto& net = std::any_cast<const NetConfig&>(settings);
+  return {{"tap", net.tap, quote_value(net.tap)}};
+}
+
+Result<std::unique_ptr<VirtioDevice>> make_net(const DeviceSetup& setup) {
+  const auto& net = setup.settings<NetConfig>();
+  return NetDevice::open(net.tap,
+                         net.mac.value_or(default_mac(setup.guest.name, setup.entry.index)));
+}
+
+constexpr DeviceKey kNetKeys[] = {{"tap", "string, required"}, {"mac", "string, optional"}};
+
 }  // namespace
+
+constexpr DeviceType kNetType = {
+    .config = {.table = "net",
+               .repeated = true,
+               .max_entries = kMaxNets,
+               .plural = "nets",
+               .keys = kNetKeys,
+               .flag = {.form = DeviceFlag::Form::kEntry,
+                        .name = "net",
+                        .help = "virtio-net on tap TAP[,mac=MAC] (a [[net]] entry)",
+                        .first_key = "tap"},
+               .read = read_net,
+               .unique = net_unique},
+    .virtio_id = kDeviceNet,
+    .make_virtio = make_net,
+};
+
+std::array<uint8_t, 6> default_mac(std::string_view name, size_t index) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  auto mix = [&hash](uint8_t byte) { hash = (hash ^ byte) * 0x100000001b3ull; };
+  for (const char c : name) mix(static_cast<uint8_t>(c));
+  mix(static_cast<uint8_t>(index));
+  return {0x02,
+          static_cast<uint8_t>(hash >> 32),
+          static_cast<uint8_t>(hash >> 24),
+          static_cast<uint8_t>(hash >> 16),
+          static_cast<uint8_t>(hash >> 8),
+          static_cast<uint8_t>(hash)};
+}
 
 Result<std::unique_ptr<NetDevice>> NetDevice::open(const std::string& tap, Mac mac) {
   UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
-    return init_failure(fmt::format("net {}: /dev/net/tun: {}{}", tap, strerror(errno),
-                                    errno == ENOENT ? " (is the tun module loaded?)" : ""));
+    return device_init_failure(fmt::format("net {}: /dev/net/tun: {}{}", tap, strerror(errno),
+                                           errno == ENOENT ? " (is the tun module loaded?)" : ""));
   }
   ifreq request{};
   std::strncpy(request.ifr_name, tap.c_str(), IFNAMSIZ - 1);
   request.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   if (ioctl(fd.get(), TUNSETIFF, &request) != 0) {
     const int error = errno;
-    return init_failure(fmt::format(
+    return device_init_failure(fmt::format(
         "net {}: cannot attach to the tap: {}{}", tap, strerror(error),
         error == EPERM ? " (create it for this user with `ip tuntap add NAME mode tap user USER`, "
                          "or run petrel with CAP_NET_ADMIN)"
@@ -74,11 +186,11 @@ Result<std::unique_ptr<NetDevice>> NetDevice::open(const std::string& tap, Mac m
   }
   const int header_bytes = kHeaderBytes;
   if (ioctl(fd.get(), TUNSETVNETHDRSZ, &header_bytes) != 0) {
-    return init_failure(fmt::format("net {}: TUNSETVNETHDRSZ: {}", tap, strerror(errno)));
+    return device_init_failure(fmt::format("net {}: TUNSETVNETHDRSZ: {}", tap, strerror(errno)));
   }
   // No receive offloads until the driver says which ones it takes (activate()).
   if (ioctl(fd.get(), TUNSETOFFLOAD, 0u) != 0) {
-    return init_failure(fmt::format("net {}: TUNSETOFFLOAD: {}", tap, strerror(errno)));
+    return device_init_failure(fmt::format("net {}: TUNSETOFFLOAD: {}", tap, strerror(errno)));
   }
   bring_up(tap);
   return std::unique_ptr<NetDevice>(
@@ -98,7 +210,7 @@ void NetDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {
   read_config_bytes(config, offset, data);
 }
 
-std::expected<void, std::string> NetDevice::activate(uint64_t features) {
+Result<> NetDevice::activate(uint64_t features) {
   // The tap may hand us what the guest's driver accepted to receive, no more.
   unsigned offload = 0;
   if ((features & kFeatureGuestCsum) != 0) {
@@ -107,7 +219,8 @@ std::expected<void, std::string> NetDevice::activate(uint64_t features) {
     if ((features & kFeatureGuestTso6) != 0) offload |= TUN_F_TSO6;
   }
   if (ioctl(tap_.get(), TUNSETOFFLOAD, offload) != 0) {
-    return std::unexpected(fmt::format("TUNSETOFFLOAD {:#x}: {}", offload, strerror(errno)));
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("TUNSETOFFLOAD {:#x}: {}", offload, strerror(errno)));
   }
   frame_.resize(kMaxFrameBytes);
   return {};

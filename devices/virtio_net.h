@@ -3,14 +3,29 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "core/unique_fd.h"
+#include "devices/device_type.h"
 #include "devices/virtio_device.h"
 
 namespace petrel::virtio {
+
+// [[net]]: a virtio-net device on a host tap interface (one registration: kNetType).
+struct NetConfig {
+  std::string tap;                            // interface name, at most 15 bytes
+  std::optional<std::array<uint8_t, 6>> mac;  // none: a locally administered one is made up
+};
+inline constexpr size_t kMaxNets = 8;           // [[net]] entries
+inline constexpr size_t kMaxTapNameBytes = 15;  // IFNAMSIZ - 1
+extern const DeviceType kNetType;
+
+// A locally administered unicast MAC that stays the same for a guest name and interface
+// across boots (so DHCP leases and neighbour caches hold), from an FNV-1a hash.
+std::array<uint8_t, 6> default_mac(std::string_view name, size_t index);
 
 // virtio-net (virtio 1.x, section 5.1) on a host tap interface opened with a virtio net
 // header, so checksum and segmentation offloads pass through the tap untouched. One
@@ -28,7 +43,7 @@ class NetDevice final : public VirtioDevice {
   uint64_t features() const override;
   size_t queue_count() const override { return 2; }
   void read_config(uint64_t offset, std::span<uint8_t> data) const override;
-  std::expected<void, std::string> activate(uint64_t features) override;
+  Result<> activate(uint64_t features) override;
   void reset() override { pending_.clear(); }
   void serve(size_t queue, QueueAccess& queues) override;
   std::vector<int> watched_fds() const override { return {tap_.get()}; }

@@ -9,7 +9,25 @@ namespace petrel::virtio {
 namespace {
 // A guest asks for a few dozen bytes at a time; the cap bounds the time one request takes.
 constexpr size_t kMaxBytesPerRequest = 64 * 1024;
+
+Result<std::unique_ptr<VirtioDevice>> make_rng(const DeviceSetup&) {
+  return std::make_unique<EntropyDevice>();
+}
+
+constexpr DeviceKey kRngKeys[] = {{"enabled", "boolean, default true"}};
+
 }  // namespace
+
+constexpr DeviceType kRngType = {
+    .config = {.table = "rng",
+               .keys = kRngKeys,
+               .flag = {.form = DeviceFlag::Form::kSwitch,
+                        .name = "rng",
+                        .help = "virtio entropy device ([rng])"},
+               .read = read_enabled_table},
+    .virtio_id = kDeviceEntropy,
+    .make_virtio = make_rng,
+};
 
 void EntropyDevice::serve(size_t queue, QueueAccess& queues) {
   while (auto chain = queues.pop(queue)) {

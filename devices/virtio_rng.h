@@ -2,9 +2,13 @@
 
 #include <memory>
 
+#include "devices/device_type.h"
 #include "devices/virtio_device.h"
 
 namespace petrel::virtio {
+
+// [rng]: the table alone asks for the device; `enabled = false` keeps it in the file but off.
+extern const DeviceType kRngType;
 
 // virtio-rng (virtio 1.x, section 5.4): fills each buffer the driver offers from the
 // host's getrandom(). The guest sees it as /dev/hwrng.

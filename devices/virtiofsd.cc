@@ -44,14 +44,14 @@ constexpr int kStepExec = 2;
 Result<> make_connected_pair(UniqueFd& listening, UniqueFd& connection) {
   std::string dir = (std::filesystem::temp_directory_path() / "petrel-virtiofs-XXXXXX").string();
   if (mkdtemp(dir.data()) == nullptr) {
-    return init_failure(fmt::format("virtiofsd socket folder {}: {}", dir, strerror(errno)));
+    return device_init_failure(fmt::format("virtiofsd socket folder {}: {}", dir, strerror(errno)));
   }
   const std::string path = dir + "/socket";
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof(address.sun_path)) {
     rmdir(dir.c_str());
-    return init_failure(
+    return device_init_failure(
         fmt::format("{}: socket path too long (set TMPDIR to a shorter folder)", path));
   }
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
@@ -63,7 +63,8 @@ Result<> make_connected_pair(UniqueFd& listening, UniqueFd& connection) {
   const int error = errno;
   unlink(path.c_str());
   rmdir(dir.c_str());
-  if (!ok) return init_failure(fmt::format("virtiofsd socket {}: {}", path, strerror(error)));
+  if (!ok)
+    return device_init_failure(fmt::format("virtiofsd socket {}: {}", path, strerror(error)));
   return {};
 }
 
@@ -134,16 +135,16 @@ std::vector<std::string> VirtiofsdProcess::arguments(const Options& options, int
 
 Result<VirtiofsdProcess> VirtiofsdProcess::start(const Options& options, UniqueFd& connection) {
   if (access(options.program.c_str(), X_OK) != 0) {
-    return init_failure(fmt::format("{}: {}: {} (virtiofsd comes with Debian's {} package)",
-                                    options.log_name, options.program.string(), strerror(errno),
-                                    kVirtiofsdPackage));
+    return device_init_failure(fmt::format("{}: {}: {} (virtiofsd comes with Debian's {} package)",
+                                           options.log_name, options.program.string(),
+                                           strerror(errno), kVirtiofsdPackage));
   }
   UniqueFd listening;
   TRY(make_connected_pair(listening, connection));
   UniqueFd null_fd(open("/dev/null", O_RDWR | O_CLOEXEC));
   int pipe_fds[2];
   if (!null_fd || pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    return init_failure(fmt::format("{}: {}", options.log_name, strerror(errno)));
+    return device_init_failure(fmt::format("{}: {}", options.log_name, strerror(errno)));
   }
   UniqueFd report_read(pipe_fds[0]);
   UniqueFd report_write(pipe_fds[1]);
@@ -156,7 +157,8 @@ Result<VirtiofsdProcess> VirtiofsdProcess::start(const Options& options, UniqueF
   argv.push_back(nullptr);
   const pid_t parent = getpid();
   const pid_t pid = fork();
-  if (pid < 0) return init_failure(fmt::format("{}: fork: {}", options.log_name, strerror(errno)));
+  if (pid < 0)
+    return device_init_failure(fmt::format("{}: fork: {}", options.log_name, strerror(errno)));
   if (pid == 0) {
     become_virtiofsd(options, parent, listening.get(), null_fd.get(), report_write.get(),
                      argv.data());
@@ -171,12 +173,12 @@ Result<VirtiofsdProcess> VirtiofsdProcess::start(const Options& options, UniqueF
   if (got != static_cast<ssize_t>(sizeof(failure))) return process;  // exec'd: the pipe closed
   process.stop(std::chrono::milliseconds(0));
   if (failure.step == kStepReadOnlyView) {
-    return init_failure(fmt::format(
+    return device_init_failure(fmt::format(
         "{}: read_only: cannot make a read-only view of {} for virtiofsd (needs CAP_SYS_ADMIN): {}",
         options.log_name, options.folder.string(), strerror(failure.error)));
   }
-  return init_failure(fmt::format("{}: cannot run {}: {}", options.log_name,
-                                  options.program.string(), strerror(failure.error)));
+  return device_init_failure(fmt::format("{}: cannot run {}: {}", options.log_name,
+                                         options.program.string(), strerror(failure.error)));
 }
 
 VirtiofsdProcess::VirtiofsdProcess(VirtiofsdProcess&& other) noexcept

@@ -43,8 +43,8 @@ uint64_t total(const std::vector<std::span<uint8_t>>& buffers) {
   return sum;
 }
 
-std::unexpected<std::string> ring_error(std::string message) {
-  return std::unexpected(std::move(message));
+std::unexpected<Error> ring_error(std::string message) {
+  return fail(ExitCode::kDeviceInitializationFailure, std::move(message));
 }
 
 }  // namespace
@@ -112,7 +112,7 @@ void Virtqueue::reset() {
   next_avail_ = next_used_ = signalled_used_ = 0;
 }
 
-std::expected<void, std::string> Virtqueue::activate(const GuestMemory& memory, uint64_t features) {
+Result<> Virtqueue::activate(const GuestMemory& memory, uint64_t features) {
   // A refused activation leaves the queue dead rather than half old and half new.
   memory_ = nullptr;
   ring_size_ = 0;
@@ -167,7 +167,7 @@ uint16_t Virtqueue::read_avail_idx() const {
   return __atomic_load_n(reinterpret_cast<const uint16_t*>(avail_ + 2), __ATOMIC_ACQUIRE);
 }
 
-std::expected<std::optional<DescriptorChain>, std::string> Virtqueue::pop() {
+Result<std::optional<DescriptorChain>> Virtqueue::pop() {
   if (memory_ == nullptr) return std::optional<DescriptorChain>();
   const uint16_t avail_idx = read_avail_idx();
   const auto pending = static_cast<uint16_t>(avail_idx - next_avail_);

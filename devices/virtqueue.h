@@ -82,11 +82,11 @@ class Virtqueue {
   // Checks the driver's configuration when the device goes live: size a power of two no
   // larger than max_size, each ring aligned and inside guest RAM. `features` are the
   // negotiated ones (event-idx changes the ring sizes).
-  std::expected<void, std::string> activate(const GuestMemory& memory, uint64_t features);
+  Result<> activate(const GuestMemory& memory, uint64_t features);
 
   // The next available chain, nothing when the ring is empty, or an error that says what
   // the driver got wrong.
-  std::expected<std::optional<DescriptorChain>, std::string> pop();
+  Result<std::optional<DescriptorChain>> pop();
 
   // Returns a chain to the driver with `written` bytes stored in its writable buffers.
   void push_used(uint16_t head, uint32_t written);

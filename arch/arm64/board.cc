@@ -7,8 +7,7 @@
 #include <cstring>
 
 #include "devices/pl031.h"
-#include "devices/test_exit.h"
-#include "vmm/virtio_devices.h"
+#include "vmm/devices.h"
 
 namespace petrel::arm64 {
 
@@ -52,12 +51,10 @@ Result<std::unique_ptr<Board>> Board::build(const Config& config, BoardWiring wi
   TRY(board->bus_.add(board->console_));
   auto rtc = std::make_shared<Pl031>(kRtcBase, kRtcSpi, board->own(lines(kRtcSpi)));
   TRY(board->bus_.add(std::move(rtc)));
-  if (config.test_exit.enabled) {
-    auto test_exit = std::make_shared<TestExit>(kTestExitBase, std::move(wiring.test_exit));
-    TRY(board->bus_.add(std::move(test_exit)));
-  }
+  auto platform = TRY(vmm::make_platform_devices(config, platform_device_base, wiring.hooks));
+  for (auto& device : platform) TRY(board->bus_.add(std::move(device)));
 
-  auto devices = TRY(vmm::make_virtio_devices(config, wiring.memory));
+  auto devices = TRY(vmm::make_virtio_devices(config, wiring.memory, wiring.hooks));
   if (devices.size() > kVirtioMaxDevices) {
     return fail(ExitCode::kBadConfig,
                 fmt::format("{} virtio devices configured; petrel has room for {}", devices.size(),

@@ -10,6 +10,7 @@
 #include "arch/arm64/image.h"
 #include "arch/arm64/layout.h"
 #include "core/config.h"
+#include "devices/device_type.h"
 #include "devices/mmio_bus.h"
 #include "devices/uart16550.h"
 #include "devices/virtio_mmio.h"
@@ -36,9 +37,9 @@ struct BoardWiring {
   // The edge-triggered interrupt for a given SPI (virtio devices).
   std::function<Result<std::unique_ptr<EdgeInterrupt>>(uint32_t spi)> edges;
   Uart16550::Output console_output;
-  // What a guest's write to the test-exit device ([test_exit]) does: end the run with that
-  // status. Unset when the board is only described.
-  std::function<void(uint8_t status)> test_exit;
+  // What the machine offers its devices (the test-exit device ends the run through it);
+  // hooks that do nothing when the board is only described.
+  MachineHooks hooks;
   const GuestMemory* memory = nullptr;
 };
 

@@ -72,7 +72,7 @@ Result<size_t> read_head(int fd, const std::filesystem::path& path, std::span<ui
 Result<KernelImage> read_compressed_header(GzipReader& reader, const std::filesystem::path& path) {
   uint8_t header[sizeof(ImageHeader)] = {};
   auto got = reader.read(header);
-  if (!got) return std::unexpected(load_error(path, got.error()));
+  if (!got) return std::unexpected(load_error(path, got.error().message));
   // The decompressed size is not known yet; a kernel without image_size (before Linux 3.17)
   // would need it for its layout.
   auto image = parse_image_header(std::span<const uint8_t>(header, *got), 0);
@@ -94,7 +94,7 @@ Result<> check_compressed_rest(GzipReader& reader, KernelImage& image,
   // Checked at least once: reading the header may have ended the stream already.
   do {
     auto got = reader.read(scratch);
-    if (!got) return std::unexpected(load_error(path, got.error()));
+    if (!got) return std::unexpected(load_error(path, got.error().message));
     if (reader.produced() > image.image_size) {
       return std::unexpected(load_error(
           path, fmt::format("decompresses to more than the {} bytes of its header's image_size",
@@ -146,7 +146,7 @@ Result<KernelImage> inspect_kernel(const std::filesystem::path& path, KernelChec
   auto got = TRY(read_head(fd.get(), path, header));
   if (is_gzip(std::span<const uint8_t>(header, got))) {
     auto reader = GzipReader::open(fd.get());
-    if (!reader) return std::unexpected(load_error(path, reader.error()));
+    if (!reader) return std::unexpected(load_error(path, reader.error().message));
     auto image = read_compressed_header(*reader, path);
     if (image && check == KernelCheck::kWhole) {
       TRY(check_compressed_rest(*reader, *image, path));
@@ -210,14 +210,14 @@ Result<uint64_t> load_kernel(const std::filesystem::path& path, const GuestMemor
         load_error(path, fmt::format("{} bytes do not fit in guest RAM at {:#x}", limit, address)));
   }
   auto reader = GzipReader::open(fd.get());
-  if (!reader) return std::unexpected(load_error(path, reader.error()));
+  if (!reader) return std::unexpected(load_error(path, reader.error().message));
   auto loaded = reader->read(*target);
-  if (!loaded) return std::unexpected(load_error(path, loaded.error()));
+  if (!loaded) return std::unexpected(load_error(path, loaded.error().message));
   // Filled to the brim: the stream must end here, not spill past the planned room.
   uint8_t probe = 0;
   if (!reader->finished()) {
     auto more = reader->read(std::span<uint8_t>(&probe, 1));
-    if (!more) return std::unexpected(load_error(path, more.error()));
+    if (!more) return std::unexpected(load_error(path, more.error().message));
     if (*more != 0) {
       return std::unexpected(load_error(
           path, fmt::format("decompresses to more than the {} bytes planned for it", limit)));

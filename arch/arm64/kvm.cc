@@ -15,7 +15,7 @@ namespace {
 constexpr int kKvmApiVersion = 12;
 constexpr uint32_t kDefaultIpaBits = 40;
 
-std::unexpected<Error> init_failure(std::string message) {
+std::unexpected<Error> guest_init_failure(std::string message) {
   return fail(ExitCode::kGuestInitializationFailure, std::move(message));
 }
 }  // namespace
@@ -23,19 +23,19 @@ std::unexpected<Error> init_failure(std::string message) {
 Result<KvmVm> KvmVm::open(uint32_t ipa_bits) {
   UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
   if (!kvm) {
-    return init_failure(
+    return guest_init_failure(
         fmt::format("/dev/kvm: {} (is KVM enabled on this arm64 host, and may "
                     "this user open /dev/kvm?)",
                     strerror(errno)));
   }
   if (ioctl(kvm.get(), KVM_GET_API_VERSION, 0) != kKvmApiVersion) {
-    return init_failure("/dev/kvm: unsupported KVM API version");
+    return guest_init_failure("/dev/kvm: unsupported KVM API version");
   }
   unsigned long type = 0;
   if (ipa_bits > kDefaultIpaBits) {
     const int host_ipa = ioctl(kvm.get(), KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
     if (host_ipa < static_cast<int>(ipa_bits)) {
-      return init_failure(
+      return guest_init_failure(
           fmt::format("guest memory needs {}-bit guest physical addresses; this "
                       "host's KVM offers {}",
                       ipa_bits, host_ipa > 0 ? host_ipa : kDefaultIpaBits));
@@ -46,13 +46,13 @@ Result<KvmVm> KvmVm::open(uint32_t ipa_bits) {
   do {
     vm_fd = ioctl(kvm.get(), KVM_CREATE_VM, type);
   } while (vm_fd < 0 && errno == EINTR);
-  if (vm_fd < 0) return init_failure(fmt::format("KVM_CREATE_VM: {}", strerror(errno)));
+  if (vm_fd < 0) return guest_init_failure(fmt::format("KVM_CREATE_VM: {}", strerror(errno)));
   UniqueFd vm(vm_fd);
   fcntl(vm.get(), F_SETFD, FD_CLOEXEC);
 
   const int mmap_size = ioctl(kvm.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
   if (mmap_size <= 0)
-    return init_failure(fmt::format("KVM_GET_VCPU_MMAP_SIZE: {}", strerror(errno)));
+    return guest_init_failure(fmt::format("KVM_GET_VCPU_MMAP_SIZE: {}", strerror(errno)));
 
   KvmVm result(std::move(kvm), std::move(vm), static_cast<size_t>(mmap_size));
   for (auto [capability, name] : {std::pair{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
@@ -60,7 +60,7 @@ Result<KvmVm> KvmVm::open(uint32_t ipa_bits) {
                                   std::pair{KVM_CAP_ONE_REG, "KVM_CAP_ONE_REG"},
                                   std::pair{KVM_CAP_DEVICE_CTRL, "KVM_CAP_DEVICE_CTRL"}}) {
     if (result.check_extension(capability) <= 0) {
-      return init_failure(fmt::format("KVM lacks {}, which petrel needs", name));
+      return guest_init_failure(fmt::format("KVM lacks {}, which petrel needs", name));
     }
   }
   // Lets an MMIO access KVM cannot decode (e.g. a load pair) reach us as an exit with
@@ -86,8 +86,8 @@ Result<> KvmVm::map_memory(uint32_t slot, uint64_t guest_address, uint64_t size,
   region.memory_size = size;
   region.userspace_addr = reinterpret_cast<uint64_t>(host);
   if (ioctl(vm_.get(), KVM_SET_USER_MEMORY_REGION, &region) != 0) {
-    return init_failure(fmt::format("KVM_SET_USER_MEMORY_REGION ({} MiB at {:#x}): {}", size >> 20,
-                                    guest_address, strerror(errno)));
+    return guest_init_failure(fmt::format("KVM_SET_USER_MEMORY_REGION ({} MiB at {:#x}): {}",
+                                          size >> 20, guest_address, strerror(errno)));
   }
   return {};
 }

@@ -49,4 +49,9 @@ Result<BootLayout> plan_boot_layout(AddressRange ram, uint64_t kernel_text_offse
   return layout;
 }
 
+std::optional<uint64_t> platform_device_base(std::string_view table) {
+  if (table == "test_exit") return kTestExitBase;
+  return std::nullopt;
+}
+
 }  // namespace petrel::arm64

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/guest_memory.h"
@@ -42,6 +43,10 @@ inline constexpr uint32_t kVirtioMaxDevices = 64;
 inline constexpr uint32_t kSpiCount = 96;
 
 inline constexpr uint64_t kSz2M = 2ull << 20;
+
+// Where a platform device kind (devices/registry.h) goes, by its config table: one window
+// each; none for a kind this map has no place for.
+std::optional<uint64_t> platform_device_base(std::string_view table);
 
 // Redistributors sit directly below the distributor, one frame pair per vCPU.
 AddressRange gic_redistributor_range(uint32_t vcpus);

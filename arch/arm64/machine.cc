@@ -107,7 +107,7 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config, Cons
   spdlog::debug("create: KVM VM open at {:.1f} ms", elapsed_since_start_ms());
   // vhost-user backends (virtiofsd) map guest RAM themselves: then it must be a memfd.
   const auto sharing =
-      config.shares.empty() ? GuestMemory::Sharing::kPrivate : GuestMemory::Sharing::kShared;
+      config.shares_guest_memory() ? GuestMemory::Sharing::kShared : GuestMemory::Sharing::kPrivate;
   auto memory = TRY(GuestMemory::allocate(ram.base, ram.size, sharing));
   TRY(vm.map_memory(0, memory.base(), memory.size(), memory.host_base()));
   std::unique_ptr<Arm64Machine> machine(new Arm64Machine(std::move(vm), std::move(memory)));
@@ -126,7 +126,7 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config, Cons
   wiring.edges = [&vm_ref](uint32_t spi) { return KvmEdgeInterrupt::bind(vm_ref, spi); };
   wiring.console_output = [&console](std::span<const uint8_t> bytes) { console.write(bytes); };
   Arm64Machine* self = machine.get();
-  wiring.test_exit = [self](uint8_t status) { self->end_by_test_exit(status); };
+  wiring.hooks.exit_with_status = [self](uint8_t status) { self->end_by_test_exit(status); };
   wiring.memory = &machine->memory_;
   auto board = TRY(Board::build(config, std::move(wiring)));
   machine->board_ = std::move(board);

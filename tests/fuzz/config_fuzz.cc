@@ -24,6 +24,10 @@
 #include <vector>
 
 #include "core/config.h"
+#include "devices/registry.h"
+#include "devices/virtio_block.h"
+#include "devices/virtio_fs.h"
+#include "devices/virtio_net.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
@@ -97,22 +101,25 @@ void check_config(const Config& config) {
   PETREL_FUZZ_CHECK(is_absolute_and_normal(config.boot.kernel));
   if (config.boot.initrd) PETREL_FUZZ_CHECK(is_absolute_and_normal(*config.boot.initrd));
   if (config.console.log) PETREL_FUZZ_CHECK(is_absolute_and_normal(*config.console.log));
-  PETREL_FUZZ_CHECK(config.drives.size() <= kMaxDrives);
-  for (const auto& drive : config.drives) {
+  const auto drives = config.settings_of<virtio::DriveConfig>();
+  PETREL_FUZZ_CHECK(drives.size() <= virtio::kMaxDrives);
+  for (const auto& drive : drives) {
     PETREL_FUZZ_CHECK(is_absolute_and_normal(drive.path));
-    PETREL_FUZZ_CHECK(drive.id.size() <= kMaxDriveIdBytes);
+    PETREL_FUZZ_CHECK(drive.id.size() <= virtio::kMaxDriveIdBytes);
   }
-  PETREL_FUZZ_CHECK(config.nets.size() <= kMaxNets);
-  for (const auto& net : config.nets) {
-    PETREL_FUZZ_CHECK(!net.tap.empty() && net.tap.size() <= kMaxTapNameBytes);
+  const auto nets = config.settings_of<virtio::NetConfig>();
+  PETREL_FUZZ_CHECK(nets.size() <= virtio::kMaxNets);
+  for (const auto& net : nets) {
+    PETREL_FUZZ_CHECK(!net.tap.empty() && net.tap.size() <= virtio::kMaxTapNameBytes);
   }
-  PETREL_FUZZ_CHECK(config.shares.size() <= kMaxShares);
-  for (size_t i = 0; i < config.shares.size(); ++i) {
-    const auto& share = config.shares[i];
-    PETREL_FUZZ_CHECK(!share.tag.empty() && share.tag.size() <= kMaxShareTagBytes);
+  const auto shares = config.settings_of<virtio::ShareConfig>();
+  PETREL_FUZZ_CHECK(shares.size() <= virtio::kMaxShares);
+  for (size_t i = 0; i < shares.size(); ++i) {
+    const auto& share = shares[i];
+    PETREL_FUZZ_CHECK(!share.tag.empty() && share.tag.size() <= virtio::kMaxShareTagBytes);
     PETREL_FUZZ_CHECK(is_absolute_and_normal(share.path));
     if (share.socket) PETREL_FUZZ_CHECK(is_absolute_and_normal(*share.socket));
-    for (size_t j = 0; j < i; ++j) PETREL_FUZZ_CHECK(config.shares[j].tag != share.tag);
+    for (size_t j = 0; j < i; ++j) PETREL_FUZZ_CHECK(shares[j].tag != share.tag);
   }
 }
 
@@ -171,12 +178,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::filesystem::path source = private_dir() / "guest.toml";
   Result<Config> config;
   if (mode == 1) {
-    config = config_from_overrides(overrides);
+    config = config_from_overrides(device_kinds(), overrides);
   } else if (mode == 2) {
     std::ofstream(source, std::ios::binary | std::ios::trunc) << text;
-    config = load_config(source, overrides);
+    config = load_config(device_kinds(), source, overrides);
   } else {
-    config = parse_config(text, source, overrides);
+    config = parse_config(device_kinds(), text, source, overrides);
   }
   if (fchdir(saved_cwd) != 0) fuzz::finding("cannot change back");
   close(saved_cwd);

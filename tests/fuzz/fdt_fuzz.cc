@@ -20,6 +20,11 @@
 #include "arch/arm64/layout.h"
 #include "core/config.h"
 #include "core/fdt_writer.h"
+#include "devices/test_exit.h"
+#include "devices/virtio_block.h"
+#include "devices/virtio_fs.h"
+#include "devices/virtio_net.h"
+#include "devices/virtio_rng.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
@@ -160,11 +165,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Config config;
   config.machine.vcpus = 1 + in.take<uint16_t>() % kMaxConfigVcpus;
   config.machine.memory_bytes = kMinMemoryBytes + in.take<uint16_t>() * (2ull << 20);
-  config.drives.resize(in.take<uint8_t>() % (kMaxDrives + 1));
-  config.nets.resize(in.take<uint8_t>() % (kMaxNets + 1));
-  config.shares.resize(in.take<uint8_t>() % (kMaxShares + 1));
-  config.rng.enabled = (flags & 8) != 0;
-  config.test_exit.enabled = (flags & 4) != 0;
+  // In the registry's order, as the loader lists them.
+  const size_t drives = in.take<uint8_t>() % (virtio::kMaxDrives + 1);
+  const size_t nets = in.take<uint8_t>() % (virtio::kMaxNets + 1);
+  const size_t shares = in.take<uint8_t>() % (virtio::kMaxShares + 1);
+  for (size_t i = 0; i < drives; ++i) {
+    config.devices.push_back({&virtio::kDriveType.config, i, virtio::DriveConfig{}});
+  }
+  for (size_t i = 0; i < nets; ++i) {
+    config.devices.push_back({&virtio::kNetType.config, i, virtio::NetConfig{}});
+  }
+  if ((flags & 8) != 0) config.devices.push_back({&virtio::kRngType.config, 0, {}});
+  for (size_t i = 0; i < shares; ++i) {
+    config.devices.push_back({&virtio::kShareType.config, i, virtio::ShareConfig{}});
+  }
+  if ((flags & 4) != 0) config.devices.push_back({&kTestExitType.config, 0, {}});
   const auto text_offset = in.take<uint32_t>();
   const auto image_size = in.take<uint32_t>();
   const auto initrd_size = in.take<uint32_t>();

@@ -193,7 +193,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string id = (setup & 0x10) != 0 ? "" : "fuzz-disk-serial-20c";
   reset_image(image_size);
 
-  Config::Drive drive;
+  virtio::DriveConfig drive;
   drive.path = "/proc/self/fd/" + std::to_string(image_fd());
   drive.read_only = read_only;
   drive.id = id;

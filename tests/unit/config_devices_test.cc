@@ -11,6 +11,7 @@
 #include "tests/unit/scratch_dir.h"
 
 using namespace petrel;
+using namespace petrel::testing;
 using petrel::testing::expect_error;
 using petrel::testing::message_for;
 using petrel::testing::ScratchDir;
@@ -37,23 +38,23 @@ std::string net_with(const std::string& lines) { return "[[net]]\n" + lines + "\
 TEST_CASE("config devices: none unless asked for") {
   ScratchDir scratch;
   const Config config = parse_ok(scratch, "");
-  CHECK(config.drives.empty());
-  CHECK(config.nets.empty());
-  CHECK_FALSE(config.rng.enabled);
+  CHECK(drives(config).empty());
+  CHECK(nets(config).empty());
+  CHECK_FALSE(config.has_device("rng"));
   // Empty arrays ask for nothing either.
   const Config empty = parse_ok(scratch, "drive = []\nnet = []\n");
-  CHECK(empty.drives.empty());
-  CHECK(empty.nets.empty());
+  CHECK(drives(empty).empty());
+  CHECK(nets(empty).empty());
 }
 
 TEST_CASE("config devices: a drive with only a path is writable and has no id") {
   ScratchDir scratch;
   scratch.write("disk.img", "");
   const Config config = parse_ok(scratch, drive_with("path = \"disk.img\""));
-  REQUIRE(config.drives.size() == 1);
-  CHECK(config.drives[0].path == scratch / "disk.img");
-  CHECK_FALSE(config.drives[0].read_only);
-  CHECK(config.drives[0].id.empty());
+  REQUIRE(drives(config).size() == 1);
+  CHECK(drives(config)[0].path == scratch / "disk.img");
+  CHECK_FALSE(drives(config)[0].read_only);
+  CHECK(drives(config)[0].id.empty());
 }
 
 TEST_CASE("config devices: several drives keep their order and every key") {
@@ -66,17 +67,17 @@ TEST_CASE("config devices: several drives keep their order and every key") {
                                  "[[drive]]\npath = \"seed.iso\"\nread_only = true\n"
                                  "[[drive]]\npath = \"data.img\"\nread_only = false\n"
                                  "id = \"" +
-                                     std::string(kMaxDriveIdBytes, 'x') + "\"\n");
-  REQUIRE(config.drives.size() == 3);
-  CHECK(config.drives[0].path == scratch / "root.img");
-  CHECK_FALSE(config.drives[0].read_only);
-  CHECK(config.drives[0].id == "rootdisk");
-  CHECK(config.drives[1].path == scratch / "seed.iso");
-  CHECK(config.drives[1].read_only);
-  CHECK(config.drives[1].id.empty());
-  CHECK(config.drives[2].path == scratch / "data.img");
-  CHECK_FALSE(config.drives[2].read_only);
-  CHECK(config.drives[2].id == std::string(kMaxDriveIdBytes, 'x'));
+                                     std::string(virtio::kMaxDriveIdBytes, 'x') + "\"\n");
+  REQUIRE(drives(config).size() == 3);
+  CHECK(drives(config)[0].path == scratch / "root.img");
+  CHECK_FALSE(drives(config)[0].read_only);
+  CHECK(drives(config)[0].id == "rootdisk");
+  CHECK(drives(config)[1].path == scratch / "seed.iso");
+  CHECK(drives(config)[1].read_only);
+  CHECK(drives(config)[1].id.empty());
+  CHECK(drives(config)[2].path == scratch / "data.img");
+  CHECK_FALSE(drives(config)[2].read_only);
+  CHECK(drives(config)[2].id == std::string(virtio::kMaxDriveIdBytes, 'x'));
 }
 
 TEST_CASE("config devices: drive paths resolve against the config's folder, like the kernel") {
@@ -87,9 +88,9 @@ TEST_CASE("config devices: drive paths resolve against the config's folder, like
   auto drive_at = [&](const std::string& path, const std::string& file = "guest.toml") {
     auto config = scratch.parse(kBoot + drive_with("path = \"" + path + "\""), file);
     if (!config) FAIL(config.error().message);
-    REQUIRE(config->drives.size() == 1);
-    CHECK(config->drives[0].path.is_absolute());
-    return config->drives[0].path;
+    REQUIRE(drives(*config).size() == 1);
+    CHECK(drives(*config)[0].path.is_absolute());
+    return drives(*config)[0].path;
   };
   CHECK(drive_at("disks/a.img") == scratch / "disks/a.img");
   CHECK(drive_at("./disks//a.img") == scratch / "disks/a.img");
@@ -104,20 +105,20 @@ TEST_CASE("config devices: inline tables are entries too") {
   scratch.write("disk.img", "");
   const Config config = parse_ok(
       scratch, "drive = [{ path = \"disk.img\", read_only = true }]\nnet = [{ tap = \"tap0\" }]\n");
-  REQUIRE(config.drives.size() == 1);
-  CHECK(config.drives[0].read_only);
-  REQUIRE(config.nets.size() == 1);
-  CHECK(config.nets[0].tap == "tap0");
-  CHECK(parse_ok(scratch, "rng = {}\n").rng.enabled);
+  REQUIRE(drives(config).size() == 1);
+  CHECK(drives(config)[0].read_only);
+  REQUIRE(nets(config).size() == 1);
+  CHECK(nets(config)[0].tap == "tap0");
+  CHECK(parse_ok(scratch, "rng = {}\n").has_device("rng"));
 }
 
 TEST_CASE("config devices: [test_exit] enables the test-exit device unless enabled = false") {
   ScratchDir scratch;
-  CHECK_FALSE(parse_ok(scratch, "").test_exit.enabled);
-  CHECK(parse_ok(scratch, "[test_exit]\n").test_exit.enabled);
-  CHECK(parse_ok(scratch, "test_exit = {}\n").test_exit.enabled);
-  CHECK(parse_ok(scratch, "[test_exit]\nenabled = true\n").test_exit.enabled);
-  CHECK_FALSE(parse_ok(scratch, "[test_exit]\nenabled = false\n").test_exit.enabled);
+  CHECK_FALSE(parse_ok(scratch, "").has_device("test_exit"));
+  CHECK(parse_ok(scratch, "[test_exit]\n").has_device("test_exit"));
+  CHECK(parse_ok(scratch, "test_exit = {}\n").has_device("test_exit"));
+  CHECK(parse_ok(scratch, "[test_exit]\nenabled = true\n").has_device("test_exit"));
+  CHECK_FALSE(parse_ok(scratch, "[test_exit]\nenabled = false\n").has_device("test_exit"));
   CHECK(message_for(scratch, kBoot + "[test_exit]\nstatus = 1\n") ==
         "<dir>/guest.toml:4:1: test_exit.status: unknown key; known here: enabled");
   CHECK(message_for(scratch, kBoot + "[test_exit]\nenabled = 1\n") ==
@@ -132,50 +133,52 @@ TEST_CASE("config devices: nets keep their order; a MAC is six hex pairs in eith
       parse_ok(scratch,
                "[[net]]\ntap = \"tap0\"\nmac = \"52:54:00:12:34:56\"\n"
                "[[net]]\ntap = \"" +
-                   std::string(kMaxTapNameBytes, 't') +
+                   std::string(virtio::kMaxTapNameBytes, 't') +
                    "\"\n"
                    "[[net]]\ntap = \"br-guest.1\"\nmac = \"FE:dc:BA:98:76:54\"\n");
-  REQUIRE(config.nets.size() == 3);
-  CHECK(config.nets[0].tap == "tap0");
-  REQUIRE(config.nets[0].mac.has_value());
-  CHECK(*config.nets[0].mac == std::array<uint8_t, 6>{0x52, 0x54, 0x00, 0x12, 0x34, 0x56});
-  CHECK(config.nets[1].tap == std::string(kMaxTapNameBytes, 't'));
-  CHECK_FALSE(config.nets[1].mac.has_value());
-  CHECK(config.nets[2].tap == "br-guest.1");
-  REQUIRE(config.nets[2].mac.has_value());
-  CHECK(*config.nets[2].mac == std::array<uint8_t, 6>{0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54});
+  REQUIRE(nets(config).size() == 3);
+  CHECK(nets(config)[0].tap == "tap0");
+  REQUIRE(nets(config)[0].mac.has_value());
+  CHECK(*nets(config)[0].mac == std::array<uint8_t, 6>{0x52, 0x54, 0x00, 0x12, 0x34, 0x56});
+  CHECK(nets(config)[1].tap == std::string(virtio::kMaxTapNameBytes, 't'));
+  CHECK_FALSE(nets(config)[1].mac.has_value());
+  CHECK(nets(config)[2].tap == "br-guest.1");
+  REQUIRE(nets(config)[2].mac.has_value());
+  CHECK(*nets(config)[2].mac == std::array<uint8_t, 6>{0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54});
 }
 
 TEST_CASE("config devices: [rng] enables the entropy device unless enabled = false") {
   ScratchDir scratch;
-  CHECK(parse_ok(scratch, "[rng]\n").rng.enabled);
-  CHECK(parse_ok(scratch, "[rng]\nenabled = true\n").rng.enabled);
-  CHECK_FALSE(parse_ok(scratch, "[rng]\nenabled = false\n").rng.enabled);
-  CHECK(parse_ok(scratch, "rng.enabled = true\n").rng.enabled);
+  CHECK(parse_ok(scratch, "[rng]\n").has_device("rng"));
+  CHECK(parse_ok(scratch, "[rng]\nenabled = true\n").has_device("rng"));
+  CHECK_FALSE(parse_ok(scratch, "[rng]\nenabled = false\n").has_device("rng"));
+  CHECK(parse_ok(scratch, "rng.enabled = true\n").has_device("rng"));
 }
 
 TEST_CASE("config devices: up to 16 drives and 8 nets") {
   ScratchDir scratch;
-  std::string drives;
-  for (size_t i = 0; i < kMaxDrives; ++i) {
+  std::string drive_tables;
+  for (size_t i = 0; i < virtio::kMaxDrives; ++i) {
     const std::string name = "d" + std::to_string(i) + ".img";
     scratch.write(name, "");
-    drives += drive_with("path = \"" + name + "\"");
+    drive_tables += drive_with("path = \"" + name + "\"");
   }
-  std::string nets;
-  for (size_t i = 0; i < kMaxNets; ++i) nets += net_with("tap = \"tap" + std::to_string(i) + "\"");
-  const Config config = parse_ok(scratch, drives + nets);
-  CHECK(config.drives.size() == kMaxDrives);
-  CHECK(config.nets.size() == kMaxNets);
-  CHECK(config.drives[15].path == scratch / "d15.img");
-  CHECK(config.nets[7].tap == "tap7");
+  std::string net_tables;
+  for (size_t i = 0; i < virtio::kMaxNets; ++i) {
+    net_tables += net_with("tap = \"tap" + std::to_string(i) + "\"");
+  }
+  const Config config = parse_ok(scratch, drive_tables + net_tables);
+  CHECK(drives(config).size() == virtio::kMaxDrives);
+  CHECK(nets(config).size() == virtio::kMaxNets);
+  CHECK(drives(config)[15].path == scratch / "d15.img");
+  CHECK(nets(config)[7].tap == "tap7");
 
   // One more of each: the first entry too many is named. 16 drives of two lines each plus
   // kBoot put the 17th on line 35.
   scratch.write("extra.img", "");
-  CHECK(message_for(scratch, kBoot + drives + drive_with("path = \"extra.img\"")) ==
+  CHECK(message_for(scratch, kBoot + drive_tables + drive_with("path = \"extra.img\"")) ==
         "<dir>/guest.toml:35:1: drive[16]: more than 16 drives");
-  CHECK(message_for(scratch, kBoot + nets + net_with("tap = \"tap8\"")) ==
+  CHECK(message_for(scratch, kBoot + net_tables + net_with("tap = \"tap8\"")) ==
         "<dir>/guest.toml:19:1: net[8]: more than 8 nets");
 }
 
@@ -184,8 +187,8 @@ TEST_CASE("config devices: a read-only image is enough for a read_only drive") {
   const fs::path image = scratch.write("ro.img", "");
   fs::permissions(image, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
   const Config config = parse_ok(scratch, drive_with("path = \"ro.img\"\nread_only = true"));
-  REQUIRE(config.drives.size() == 1);
-  CHECK(config.drives[0].read_only);
+  REQUIRE(drives(config).size() == 1);
+  CHECK(drives(config)[0].read_only);
   if (geteuid() != 0) {  // root opens any file for writing
     CHECK(message_for(scratch, kBoot + drive_with("path = \"ro.img\""),
                       ExitCode::kDeviceInitializationFailure) ==
@@ -346,7 +349,7 @@ TEST_CASE("config devices errors: unknown keys inside the entries, at their posi
         "<dir>/guest.toml:1:31: drive[0].ro: unknown key; known here: path, read_only, id");
   CHECK(message_for(scratch, kBoot + "[[disk]]\npath = \"disk.img\"\n") ==
         "<dir>/guest.toml:3:3: disk: unknown table; known here: name, on_reset, machine, boot, "
-        "console, drive, net, share, rng, test_exit");
+        "console, drive, net, rng, share, test_exit");
 }
 
 TEST_CASE("config devices errors: unknown keys come first, the earliest in the file") {
@@ -385,7 +388,7 @@ TEST_CASE("config devices errors: a drive image that cannot be used is DEVICE_IN
   CHECK(device_failure(drive_with("path = \"disk.img/x\"")) ==
         "<dir>/guest.toml:4:8: drive[0].path: <dir>/disk.img/x: Not a directory");
   fs::create_symlink(scratch / "disk.img", scratch / "link.img");
-  CHECK(parse_ok(scratch, drive_with("path = \"link.img\"")).drives[0].path ==
+  CHECK(drives(parse_ok(scratch, drive_with("path = \"link.img\"")))[0].path ==
         scratch / "link.img");
 }
 

@@ -43,10 +43,10 @@ TEST_CASE("config errors: unknown keys and tables, each at its own position") {
         "<dir>/guest.toml:4:1: console.baud: unknown key; known here: mode, log");
   CHECK(message_for(scratch, "nmae = \"x\"\n" + kBoot) ==
         "<dir>/guest.toml:1:1: nmae: unknown key; known here: name, on_reset, machine, boot, "
-        "console, drive, net, share, rng, test_exit");
+        "console, drive, net, rng, share, test_exit");
   CHECK(message_for(scratch, kBoot + "[network]\ntap = \"tap0\"\n") ==
         "<dir>/guest.toml:3:2: network: unknown table; known here: name, on_reset, machine, "
-        "boot, console, drive, net, share, rng, test_exit");
+        "boot, console, drive, net, rng, share, test_exit");
   CHECK(message_for(scratch, "[machine.numa]\n" + kBoot) ==
         "<dir>/guest.toml:1:10: machine.numa: unknown table; known here: vcpus, memory");
   CHECK(message_for(scratch, "machine.cpus = 2\n" + kBoot) ==

@@ -10,6 +10,7 @@
 #include "tests/unit/scratch_dir.h"
 
 using namespace petrel;
+using namespace petrel::testing;
 using petrel::testing::expect_error;
 using petrel::testing::ScratchDir;
 using petrel::testing::with_dir_hidden;
@@ -44,16 +45,16 @@ TEST_CASE("overrides: --set values win over the file's, typed as TOML reads them
   const std::vector<ConfigOverride> keys = {set("machine.vcpus=4"), set("machine.memory=1G"),
                                             set("console.mode=none"), set("rng.enabled=true"),
                                             set("drive[0].read_only=true")};
-  auto config = parse_config(kFile, scratch / "guest.toml", keys);
+  auto config = parse_config(device_kinds(), kFile, scratch / "guest.toml", keys);
   REQUIRE(config.has_value());
   CHECK(config->name == "file-guest");
   CHECK(config->machine.vcpus == 4);
   CHECK(config->machine.memory_bytes == (1ull << 30));
   CHECK(config->console.mode == ConsoleMode::kNone);
-  CHECK(config->rng.enabled);
-  REQUIRE(config->drives.size() == 1);
-  CHECK(config->drives[0].read_only);
-  CHECK(config->drives[0].path == scratch / "disk.img");  // the file's path, from its folder
+  CHECK(config->has_device("rng"));
+  REQUIRE(drives(*config).size() == 1);
+  CHECK(drives(*config)[0].read_only);
+  CHECK(drives(*config)[0].path == scratch / "disk.img");  // the file's path, from its folder
 }
 
 TEST_CASE("overrides: later keys win, and a new array entry is appended after the file's") {
@@ -66,13 +67,13 @@ TEST_CASE("overrides: later keys win, and a new array entry is appended after th
       set("machine.vcpus=3"),
       {"--drive extra.img,ro", "drive[]", R"({ path = "extra.img", read_only = true })",
        Form::kGuess}};
-  auto config = parse_config(kFile, scratch / "guest.toml", keys);
+  auto config = parse_config(device_kinds(), kFile, scratch / "guest.toml", keys);
   REQUIRE(config.has_value());
   CHECK(config->machine.vcpus == 3);
-  REQUIRE(config->drives.size() == 2);
+  REQUIRE(drives(*config).size() == 2);
   // A path typed on the command line is relative to the working directory.
-  CHECK(config->drives[1].path == scratch / "sub/extra.img");
-  CHECK(config->drives[1].read_only);
+  CHECK(drives(*config)[1].path == scratch / "sub/extra.img");
+  CHECK(drives(*config)[1].read_only);
 }
 
 TEST_CASE("overrides: kernel arguments after -- are added to the command line") {
@@ -80,7 +81,7 @@ TEST_CASE("overrides: kernel arguments after -- are added to the command line") 
   scratch.write("disk.img", std::string(4096, '\0'));
   const std::vector<ConfigOverride> keys = {
       {"-- quiet panic=-1", "boot.cmdline", "quiet panic=-1", Form::kAppend}};
-  auto config = parse_config(kFile, scratch / "guest.toml", keys);
+  auto config = parse_config(device_kinds(), kFile, scratch / "guest.toml", keys);
   REQUIRE(config.has_value());
   CHECK(config->boot.cmdline == "console=ttyS0 quiet panic=-1");
 }
@@ -91,7 +92,7 @@ TEST_CASE("overrides: a string value is taken as written, quotes and backslashes
   const std::string cmdline = R"(init=/bin/sh -c "echo \"hi\"" x=1\n)";
   const std::vector<ConfigOverride> keys = {
       {"--append " + cmdline, "boot.cmdline", cmdline, Form::kString}};
-  auto config = parse_config(kFile, scratch / "guest.toml", keys);
+  auto config = parse_config(device_kinds(), kFile, scratch / "guest.toml", keys);
   REQUIRE(config.has_value());
   CHECK(config->boot.cmdline == cmdline);
 }
@@ -101,9 +102,10 @@ TEST_CASE("overrides: mistakes name the flag, the key and the value") {
   scratch.write("disk.img", std::string(4096, '\0'));
   auto message = [&](const ConfigOverride& key) {
     const std::vector<ConfigOverride> keys = {key};
-    return with_dir_hidden(scratch, expect_error(parse_config(kFile, scratch / "guest.toml", keys),
-                                                 ExitCode::kBadConfig)
-                                        .message);
+    return with_dir_hidden(
+        scratch, expect_error(parse_config(device_kinds(), kFile, scratch / "guest.toml", keys),
+                              ExitCode::kBadConfig)
+                     .message);
   };
   CHECK(message(set("machine.vcpus=0")) ==
         "--set machine.vcpus=0: machine.vcpus: 0 is out of range 1..512");
@@ -128,7 +130,7 @@ TEST_CASE("overrides: a guessed value cannot smuggle in keys of its own") {
   ScratchDir scratch;
   scratch.write("disk.img", std::string(4096, '\0'));
   const std::vector<ConfigOverride> keys = {set("boot.cmdline=1\nname = \"evil\"")};
-  auto config = parse_config(kFile, scratch / "guest.toml", keys);
+  auto config = parse_config(device_kinds(), kFile, scratch / "guest.toml", keys);
   REQUIRE(config.has_value());
   CHECK(config->name == "file-guest");
   CHECK(config->boot.cmdline == "1\nname = \"evil\"");
@@ -144,7 +146,7 @@ TEST_CASE("quick mode: a guest from flags alone, named by petrel's pid") {
       {"--memory 128M", "machine.memory", "128M", Form::kString},
       {"--test-exit", "test_exit.enabled", "true", Form::kGuess},
       {"-- console=ttyS0", "boot.cmdline", "console=ttyS0", Form::kAppend}};
-  auto config = config_from_overrides(keys);
+  auto config = config_from_overrides(device_kinds(), keys);
   REQUIRE(config.has_value());
   CHECK(config->name == "petrel-" + std::to_string(getpid()));
   CHECK(config->boot.kernel == scratch / "Image");
@@ -152,7 +154,7 @@ TEST_CASE("quick mode: a guest from flags alone, named by petrel's pid") {
   CHECK(config->boot.cmdline == "console=ttyS0");
   CHECK(config->machine.vcpus == 2);
   CHECK(config->machine.memory_bytes == (128ull << 20));
-  CHECK(config->test_exit.enabled);
+  CHECK(config->has_device("test_exit"));
 }
 
 TEST_CASE("quick mode: a missing kernel is the same error as in a file, naming the flag") {
@@ -160,7 +162,8 @@ TEST_CASE("quick mode: a missing kernel is the same error as in a file, naming t
   WorkingDir cwd(scratch.dir());
   const std::vector<ConfigOverride> keys = {
       {"--kernel nope", "boot.kernel", "nope", Form::kString}};
-  const Error error = expect_error(config_from_overrides(keys), ExitCode::kKernelLoadFailure);
+  const Error error =
+      expect_error(config_from_overrides(device_kinds(), keys), ExitCode::kKernelLoadFailure);
   CHECK(with_dir_hidden(scratch, error.message) ==
         "--kernel nope: boot.kernel: <dir>/nope: No such file or directory");
 }

@@ -7,6 +7,7 @@
 #include "tests/unit/scratch_dir.h"
 
 using namespace petrel;
+using namespace petrel::testing;
 using petrel::testing::message_for;
 using petrel::testing::ScratchDir;
 namespace fs = std::filesystem;
@@ -32,19 +33,19 @@ std::string bad(const ScratchDir& scratch, const std::string& text) {
 
 TEST_CASE("config share: none unless asked for") {
   ScratchDir scratch;
-  CHECK(parse_ok(scratch, "").shares.empty());
-  CHECK(scratch.parse("share = []\n" + kBoot)->shares.empty());
+  CHECK(shares(parse_ok(scratch, "")).empty());
+  CHECK(shares(*scratch.parse("share = []\n" + kBoot)).empty());
 }
 
 TEST_CASE("config share: a folder with a tag, writable, served by a virtiofsd petrel starts") {
   ScratchDir scratch;
   fs::create_directories(scratch / "data");
   const Config config = parse_ok(scratch, share_with("path = \"data\"\ntag = \"hostdata\""));
-  REQUIRE(config.shares.size() == 1);
-  CHECK(config.shares[0].path == scratch / "data");
-  CHECK(config.shares[0].tag == "hostdata");
-  CHECK_FALSE(config.shares[0].read_only);
-  CHECK_FALSE(config.shares[0].socket);
+  REQUIRE(shares(config).size() == 1);
+  CHECK(shares(config)[0].path == scratch / "data");
+  CHECK(shares(config)[0].tag == "hostdata");
+  CHECK_FALSE(shares(config)[0].read_only);
+  CHECK_FALSE(shares(config)[0].socket);
 }
 
 TEST_CASE("config share: several shares keep their order and keys") {
@@ -54,12 +55,12 @@ TEST_CASE("config share: several shares keep their order and keys") {
   const Config config =
       parse_ok(scratch, share_with("path = \"a\"\ntag = \"" + tag36 + "\"\nread_only = true") +
                             share_with("socket = \"/run/vfs.sock\"\ntag = \"b\""));
-  REQUIRE(config.shares.size() == 2);
-  CHECK(config.shares[0].tag == tag36);
-  CHECK(config.shares[0].read_only);
-  CHECK(config.shares[1].path.empty());
-  CHECK(config.shares[1].socket == fs::path("/run/vfs.sock"));
-  CHECK_FALSE(config.shares[1].read_only);
+  REQUIRE(shares(config).size() == 2);
+  CHECK(shares(config)[0].tag == tag36);
+  CHECK(shares(config)[0].read_only);
+  CHECK(shares(config)[1].path.empty());
+  CHECK(shares(config)[1].socket == fs::path("/run/vfs.sock"));
+  CHECK_FALSE(shares(config)[1].read_only);
 }
 
 TEST_CASE("config share errors: tags") {

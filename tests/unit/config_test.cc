@@ -156,10 +156,10 @@ TEST_CASE("config: a config named by a relative path resolves against the workin
   ScratchDir scratch;
   scratch.write("conf/Image", "kernel");
   const WorkingDir cwd(scratch.dir());
-  auto config = parse_config("[boot]\nkernel = \"Image\"\n", "conf/guest.toml");
+  auto config = parse_config(device_kinds(), "[boot]\nkernel = \"Image\"\n", "conf/guest.toml");
   REQUIRE(config.has_value());
   CHECK(config->boot.kernel == fs::current_path() / "conf/Image");
-  auto bare = parse_config("[boot]\nkernel = \"Image\"\n", "guest.toml");
+  auto bare = parse_config(device_kinds(), "[boot]\nkernel = \"Image\"\n", "guest.toml");
   REQUIRE(bare.has_value());
   CHECK(bare->boot.kernel == fs::current_path() / "Image");
 }
@@ -176,7 +176,7 @@ TEST_CASE("load_config: reads a file; its stem is the name and its folder the an
   ScratchDir scratch;
   const fs::path file =
       scratch.write("guests/web-1.toml", "[machine]\nvcpus = 2\n[boot]\nkernel = \"../Image\"\n");
-  auto config = load_config(file);
+  auto config = load_config(device_kinds(), file);
   REQUIRE(config.has_value());
   CHECK(config->source == file);
   CHECK(config->name == "web-1");
@@ -188,25 +188,25 @@ TEST_CASE("load_config: messages name the file as it was given") {
   ScratchDir scratch;
   scratch.write("guest.toml", "[machine]\nvcpus = 0\n[boot]\nkernel = \"Image\"\n");
   const WorkingDir cwd(scratch.dir());
-  const Error error = expect_error(load_config("guest.toml"), ExitCode::kBadConfig);
+  const Error error = expect_error(load_config(device_kinds(), "guest.toml"), ExitCode::kBadConfig);
   CHECK(error.message == "guest.toml:2:9: machine.vcpus: 0 is out of range 1..512");
 }
 
 TEST_CASE("load_config: an unreadable config is BAD_CONFIG naming the file and the reason") {
   ScratchDir scratch;
   const fs::path missing = scratch / "absent.toml";
-  CHECK(expect_error(load_config(missing), ExitCode::kBadConfig).message ==
+  CHECK(expect_error(load_config(device_kinds(), missing), ExitCode::kBadConfig).message ==
         missing.string() + ": cannot read: No such file or directory");
-  CHECK(expect_error(load_config(scratch.dir()), ExitCode::kBadConfig).message ==
+  CHECK(expect_error(load_config(device_kinds(), scratch.dir()), ExitCode::kBadConfig).message ==
         scratch.dir().string() + ": cannot read: Is a directory");
   // Bigger than any real config: refused rather than read without end.
   const fs::path huge = scratch.write("huge.toml", std::string((1 << 20) + 1, '#'));
-  CHECK(expect_error(load_config(huge), ExitCode::kBadConfig).message ==
+  CHECK(expect_error(load_config(device_kinds(), huge), ExitCode::kBadConfig).message ==
         huge.string() + ": cannot read: File too large");
   if (geteuid() != 0) {
     const fs::path locked = scratch.write("locked.toml", "");
     fs::permissions(locked, fs::perms::none);
-    CHECK(expect_error(load_config(locked), ExitCode::kBadConfig).message ==
+    CHECK(expect_error(load_config(device_kinds(), locked), ExitCode::kBadConfig).message ==
           locked.string() + ": cannot read: Permission denied");
   }
 }

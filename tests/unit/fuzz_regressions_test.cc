@@ -9,6 +9,7 @@
 
 #include "arch/arm64/image.h"
 #include "core/config.h"
+#include "devices/registry.h"
 #include "tests/unit/scratch_dir.h"
 
 namespace petrel {
@@ -30,7 +31,8 @@ TEST_CASE("config: a table header whose name is no key is a parse error", "[conf
   // The same through an override's value, which is parsed on its own.
   const std::vector<ConfigOverride> overrides = {
       {"--set machine.vcpus", "machine.vcpus", "1\n" + text, ConfigOverride::Form::kGuess}};
-  expect_error(parse_config("[boot]\nkernel = \"Image\"\n", scratch / "guest.toml", overrides),
+  expect_error(parse_config(device_kinds(), "[boot]\nkernel = \"Image\"\n", scratch / "guest.toml",
+                            overrides),
                ExitCode::kBadConfig);
 }
 

@@ -12,6 +12,10 @@
 #include <string_view>
 
 #include "core/config.h"
+#include "devices/registry.h"
+#include "devices/virtio_block.h"
+#include "devices/virtio_fs.h"
+#include "devices/virtio_net.h"
 
 namespace petrel::testing {
 
@@ -48,7 +52,7 @@ class ScratchDir {
 
   // Parses `text` as if it were the file `name` in this folder (which need not exist).
   Result<Config> parse(std::string_view text, std::string_view name = "guest.toml") const {
-    return parse_config(text, dir_ / name);
+    return parse_config(device_kinds(), text, dir_ / name);
   }
 
   // The start of every message about parse()'s default file.
@@ -97,6 +101,17 @@ inline std::string with_dir_hidden(const ScratchDir& scratch, std::string messag
 inline std::string message_for(const ScratchDir& scratch, const std::string& text,
                                ExitCode code = ExitCode::kBadConfig) {
   return with_dir_hidden(scratch, expect_error(scratch.parse(text), code).message);
+}
+
+// The settings of each configured device of a kind, in order.
+inline std::vector<virtio::DriveConfig> drives(const Config& config) {
+  return config.settings_of<virtio::DriveConfig>();
+}
+inline std::vector<virtio::NetConfig> nets(const Config& config) {
+  return config.settings_of<virtio::NetConfig>();
+}
+inline std::vector<virtio::ShareConfig> shares(const Config& config) {
+  return config.settings_of<virtio::ShareConfig>();
 }
 
 }  // namespace petrel::testing

@@ -64,7 +64,7 @@ TEST_CASE("test-exit: other widths at STATUS count, other offsets and reads do n
 std::vector<uint8_t> board_tree(bool enabled) {
   Config config;
   config.boot.cmdline = "console=ttyS0";
-  config.test_exit.enabled = enabled;
+  if (enabled) config.devices.push_back({&kTestExitType.config, 0, {}});
   struct NoLine final : InterruptLine {
     void set_level(bool) override {}
   };

@@ -71,9 +71,9 @@ std::string read_file(const std::filesystem::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-Config::Drive drive(const std::filesystem::path& path, bool read_only = false,
-                    std::string id = "") {
-  Config::Drive d;
+virtio::DriveConfig drive(const std::filesystem::path& path, bool read_only = false,
+                          std::string id = "") {
+  virtio::DriveConfig d;
   d.path = path;
   d.read_only = read_only;
   d.id = std::move(id);

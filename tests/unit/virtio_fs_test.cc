@@ -403,10 +403,10 @@ TEST_CASE("virtiofsd: the real one starts, speaks vhost-user and is reaped", "[v
   petrel::testing::ScratchDir scratch;
   GuardedMemory ram(kRamBase, kRamSize, GuestMemory::Sharing::kShared);
   {
-    Config::Share share{scratch.dir(), "scratch", false, std::nullopt};
+    virtio::ShareConfig share{scratch.dir(), "scratch", false, std::nullopt};
     auto device = FsDevice::open(share, 0, ram.memory());
     REQUIRE(device);
-    Config::Share read_only{scratch.dir(), "ro", true, std::nullopt};
+    virtio::ShareConfig read_only{scratch.dir(), "ro", true, std::nullopt};
     auto second = FsDevice::open(read_only, 1, ram.memory());
     REQUIRE(second);
   }

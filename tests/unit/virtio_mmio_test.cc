@@ -47,10 +47,11 @@ class LoopbackDevice final : public VirtioDevice {
     log_->config_written.push_back(static_cast<uint8_t>(offset));
     log_->config_written.insert(log_->config_written.end(), data.begin(), data.end());
   }
-  std::expected<void, std::string> activate(uint64_t features) override {
+  Result<> activate(uint64_t features) override {
     ++log_->activations;
     log_->features = features;
-    if (log_->fail_activation) return std::unexpected(std::string("the test said no"));
+    if (log_->fail_activation)
+      return fail(ExitCode::kDeviceInitializationFailure, "the test said no");
     return {};
   }
   void reset() override { ++log_->resets; }

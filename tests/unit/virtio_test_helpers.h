@@ -314,7 +314,7 @@ class DirectAccess final : public QueueAccess {
     if (failed()) return std::nullopt;
     auto chain = queue_.pop();
     if (!chain) {
-      error = chain.error();
+      error = chain.error().message;
       return std::nullopt;
     }
     if (!*chain) return std::nullopt;

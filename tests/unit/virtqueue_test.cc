@@ -18,14 +18,14 @@ Virtqueue make_queue(const GuardedMemory& ram, const DriverQueue& ring, uint64_t
   ring.configure(q);
   q.ready = true;
   auto activated = q.activate(ram, features);
-  INFO((activated ? std::string() : activated.error()));
+  INFO((activated ? std::string() : activated.error().message));
   REQUIRE(activated);
   return q;
 }
 
 DescriptorChain pop_chain(Virtqueue& q) {
   auto popped = q.pop();
-  INFO((popped ? std::string() : popped.error()));
+  INFO((popped ? std::string() : popped.error().message));
   REQUIRE(popped);
   REQUIRE(popped->has_value());
   return std::move(**popped);
@@ -33,7 +33,7 @@ DescriptorChain pop_chain(Virtqueue& q) {
 
 void expect_empty(Virtqueue& q) {
   auto popped = q.pop();
-  INFO((popped ? std::string() : popped.error()));
+  INFO((popped ? std::string() : popped.error().message));
   REQUIRE(popped);
   CHECK_FALSE(popped->has_value());
 }
@@ -42,14 +42,14 @@ void expect_empty(Virtqueue& q) {
 std::string pop_error(Virtqueue& q) {
   auto popped = q.pop();
   REQUIRE_FALSE(popped);
-  CHECK(popped.error().find('\n') == std::string::npos);
-  return popped.error();
+  CHECK(popped.error().message.find('\n') == std::string::npos);
+  return popped.error().message;
 }
 
 std::string activate_error(const GuardedMemory& ram, Virtqueue& q, uint64_t features = 0) {
   auto activated = q.activate(ram, features);
   REQUIRE_FALSE(activated);
-  return activated.error();
+  return activated.error().message;
 }
 
 using Catch::Matchers::Contains;

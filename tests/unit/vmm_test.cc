@@ -7,9 +7,10 @@
 #include <thread>
 #include <vector>
 
+#include "devices/virtio_block.h"
+#include "devices/virtio_net.h"
 #include "vmm/console_input.h"
 #include "vmm/run_outcome.h"
-#include "vmm/virtio_devices.h"
 
 namespace petrel::vmm {
 namespace {
@@ -56,17 +57,17 @@ TEST_CASE("console input passes bytes on, Ctrl-A included when not a terminal, u
 }
 
 TEST_CASE("disk names run vda..vdz, then vdaa") {
-  CHECK(disk_name(0) == "vda");
-  CHECK(disk_name(25) == "vdz");
-  CHECK(disk_name(26) == "vdaa");
+  CHECK(virtio::disk_name(0) == "vda");
+  CHECK(virtio::disk_name(25) == "vdz");
+  CHECK(virtio::disk_name(26) == "vdaa");
 }
 
 TEST_CASE("a default MAC is locally administered, unicast and stable per name and index") {
-  const auto mac = default_mac("guest", 0);
+  const auto mac = virtio::default_mac("guest", 0);
   CHECK((mac[0] & 0x03) == 0x02);
-  CHECK(mac == default_mac("guest", 0));
-  CHECK(mac != default_mac("guest", 1));
-  CHECK(mac != default_mac("other", 0));
+  CHECK(mac == virtio::default_mac("guest", 0));
+  CHECK(mac != virtio::default_mac("guest", 1));
+  CHECK(mac != virtio::default_mac("other", 0));
 }
 
 }  // namespace
