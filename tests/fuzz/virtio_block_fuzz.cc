@@ -83,7 +83,7 @@ class Access final : public QueueAccess {
     PETREL_FUZZ_CHECK(queue == 0);
     if (failed) return std::nullopt;
     auto chain = queue_.pop();
-    if (!chain) fuzz::finding("the harness built a malformed ring: " + chain.error());
+    if (!chain) fuzz::finding("the harness built a malformed ring: " + chain.error().message);
     if (!*chain) return std::nullopt;
     return std::move(**chain);
   }
