@@ -132,6 +132,11 @@ Result<std::shared_ptr<MmioTransport>> MmioTransport::create(
     }
     transport->notify_fds_.push_back(std::move(fd));
   }
+  transport->start_fd_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!transport->start_fd_) {
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("{}: eventfd: {}", transport->name_, strerror(errno)));
+  }
   return transport;
 }
 
@@ -172,6 +177,16 @@ Result<> MmioTransport::attach(EventLoop& loop) {
       uint64_t count = 0;
       if (::read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN) return false;
       serve_queue(i);
+      return true;
+    };
+    TRY(loop.add(fd, std::move(handler)));
+  }
+  if (waits_on_backend()) {
+    const int fd = start_fd_.get();
+    auto handler = [this, fd] {
+      uint64_t count = 0;
+      if (::read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN) return false;
+      start_backend();
       return true;
     };
     TRY(loop.add(fd, std::move(handler)));
@@ -388,12 +403,36 @@ void MmioTransport::activate() {
     rings.push_back({static_cast<uint32_t>(i), q.size(), q.desc_table, q.avail_ring, q.used_ring,
                      notify_fds_[i].get()});
   }
-  auto started = device_->rings_served_elsewhere() ? device_->start_rings(driver_features_, rings)
-                                                   : device_->activate(driver_features_);
-  if (!started) {
+  if (waits_on_backend()) {
+    // The backend's round trips run on the device's loop (start_backend), not here on the
+    // vCPU: the driver goes on, and its kicks wait in the kick eventfds the backend gets.
+    pending_start_ = PendingStart{driver_features_, std::move(rings)};
+    signal_eventfd(start_fd_.get());
+    return;
+  }
+  if (auto started = device_->activate(driver_features_); !started) {
     mark_broken(started.error().message);
     return;
   }
+  go_live();
+}
+
+void MmioTransport::start_backend() {
+  std::lock_guard lock(queue_mutex_);
+  if (!pending_start_) return;
+  const PendingStart start = std::move(*pending_start_);
+  pending_start_.reset();
+  if (broken_) return;
+  if (auto started = device_->start_rings(start.features, start.rings); !started) {
+    // What the backend was given so far is taken back by the driver's reset.
+    live_ = true;
+    mark_broken(started.error().message);
+    return;
+  }
+  go_live();
+}
+
+void MmioTransport::go_live() {
   live_ = true;
   // Serve anything the driver queued before DRIVER_OK, and the device's own fds.
   for (size_t i = 0; i < notify_fds_.size(); ++i) {
@@ -405,6 +444,7 @@ void MmioTransport::reset() {
   std::lock_guard lock(queue_mutex_);
   if (live_) device_->reset();
   live_ = false;
+  pending_start_.reset();
   broken_ = false;
   for (Virtqueue& q : queues_) q.reset();
   driver_features_ = 0;
