@@ -77,23 +77,35 @@ void read_config_bytes(std::span<const uint8_t> config, uint64_t offset, std::sp
 }
 
 // What the device sees while serving: pops that re-arm notifications when a queue runs
-// dry, and a record of which queues it returned chains to.
+// dry, a budget of chains per queue and turn, and a record of which queues it returned
+// chains to and which it left with chains to go.
 class MmioTransport::Access final : public QueueAccess {
  public:
   explicit Access(MmioTransport& transport)
-      : transport_(transport), touched_(transport.queues_.size(), false) {}
+      : transport_(transport),
+        touched_(transport.queues_.size(), false),
+        unfinished_(transport.queues_.size(), false),
+        popped_(transport.queues_.size(), 0) {}
 
   std::optional<DescriptorChain> pop(size_t queue) override {
     if (transport_.broken_ || queue >= transport_.queues_.size()) return std::nullopt;
     Virtqueue& q = transport_.queues_[queue];
     if (!q.ready) return std::nullopt;
+    if (popped_[queue] == kChainsPerTurn) {
+      // The rest on a later turn, after whatever else the loop has to serve.
+      unfinished_[queue] = true;
+      return std::nullopt;
+    }
     for (;;) {
       auto chain = q.pop();
       if (!chain) {
         transport_.mark_broken(fmt::format("queue {}: {}", queue, chain.error().message));
         return std::nullopt;
       }
-      if (*chain) return std::move(**chain);
+      if (*chain) {
+        ++popped_[queue];
+        return std::move(**chain);
+      }
       // Empty: ask for a notification, then look again in case the driver added a chain
       // while it still believed the device was busy.
       if (!q.arm_notification()) return std::nullopt;
@@ -111,11 +123,14 @@ class MmioTransport::Access final : public QueueAccess {
   void interrupt_driver() override { interrupt_ = true; }
 
   const std::vector<bool>& touched() const { return touched_; }
+  const std::vector<bool>& unfinished() const { return unfinished_; }
   bool interrupt() const { return interrupt_; }
 
  private:
   MmioTransport& transport_;
   std::vector<bool> touched_;
+  std::vector<bool> unfinished_;
+  std::vector<size_t> popped_;
   bool interrupt_ = false;
 };
 
@@ -211,7 +226,7 @@ void MmioTransport::serve_queue(size_t queue) {
   if (!live_ || broken_ || queue >= queues_.size()) return;
   Access access(*this);
   device_->serve(queue, access);
-  finish_serving(access.touched(), access.interrupt());
+  finish_serving(access);
 }
 
 void MmioTransport::serve_fd(size_t index) {
@@ -219,13 +234,16 @@ void MmioTransport::serve_fd(size_t index) {
   if (!live_ || broken_) return;
   Access access(*this);
   device_->serve_fd(index, access);
-  finish_serving(access.touched(), access.interrupt());
+  finish_serving(access);
 }
 
-void MmioTransport::finish_serving(const std::vector<bool>& touched, bool wanted) {
+void MmioTransport::finish_serving(const Access& access) {
+  bool wanted = access.interrupt();
   for (size_t i = 0; i < queues_.size(); ++i) {
     // Every touched queue is asked, so each one's batch bookkeeping stays current.
-    if (touched[i] && queues_[i].needs_interrupt()) wanted = true;
+    if (access.touched()[i] && queues_[i].needs_interrupt()) wanted = true;
+    // A queue whose budget ran out is notified again: the loop comes back to it.
+    if (access.unfinished()[i]) signal_eventfd(notify_fds_[i].get());
   }
   if (wanted) raise(kInterruptUsedBuffer);
 }

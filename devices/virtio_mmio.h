@@ -25,6 +25,10 @@ class MmioTransport final : public MmioDevice {
  public:
   static constexpr uint64_t kWindowBytes = 0x200;
   static constexpr uint64_t kQueueNotifyOffset = 0x50;
+  // Chains served per queue and turn of its loop. A driver that keeps a queue full
+  // (vCPUs adding while the loop serves) would otherwise hold the loop, and the console
+  // input and other devices it serves, for as long as it likes.
+  static constexpr size_t kChainsPerTurn = 64;
 
   // `memory` may be null for a transport that only describes itself (`petrel dtb`).
   static Result<std::shared_ptr<MmioTransport>> create(uint64_t base, uint32_t spi,
@@ -48,7 +52,8 @@ class MmioTransport final : public MmioDevice {
   // Watches the notify eventfds and the device's own fds on `loop` (before it starts).
   Result<> attach(EventLoop& loop);
 
-  // Serves `queue` now, as its notify eventfd firing does (tests call it directly).
+  // Serves `queue` now, as its notify eventfd firing does (tests call it directly): at
+  // most kChainsPerTurn chains, then the queue's eventfd is signalled again.
   void serve_queue(size_t queue);
   // The same for the device's own fd number `index` of its watched_fds().
   void serve_fd(size_t index);
@@ -79,9 +84,10 @@ class MmioTransport final : public MmioDevice {
   // With queue_mutex_ held: the device serves from now on.
   void go_live();
   void reset();
-  // With queue_mutex_ held: interrupts the driver for queues whose used ring moved.
-  // `wanted`: the device asked for an interrupt itself (its rings are served elsewhere).
-  void finish_serving(const std::vector<bool>& touched, bool wanted);
+  // With queue_mutex_ held: interrupts the driver for queues whose used ring moved (or
+  // when the device asked for it: its rings are served elsewhere), and notifies again the
+  // queues left with chains to go.
+  void finish_serving(const Access& access);
   void mark_broken(std::string_view why);
   void raise(uint32_t cause);
   Virtqueue* selected_queue();
