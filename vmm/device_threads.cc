@@ -26,10 +26,12 @@ Result<> DeviceThreads::attach(std::span<const std::shared_ptr<virtio::MmioTrans
   for (const auto& transport : transports) {
     for (const auto& notifier : transport->notifiers()) TRY(bind(notifier));
     EventLoop* loop = shared_loop_.get();
-    if (transport->device_type() == virtio::kDeviceBlock) {
-      disk_loops_.push_back(
+    // A disk, and a device whose loop waits on another process's answers, get a loop of
+    // their own.
+    if (transport->device_type() == virtio::kDeviceBlock || transport->waits_on_backend()) {
+      own_loops_.push_back(
           TRY(EventLoop::create(fmt::format("the loop of {}", transport->name()), on_failure_)));
-      loop = disk_loops_.back().get();
+      loop = own_loops_.back().get();
     }
     TRY(transport->attach(*loop));
   }
@@ -38,12 +40,12 @@ Result<> DeviceThreads::attach(std::span<const std::shared_ptr<virtio::MmioTrans
 
 void DeviceThreads::start() {
   shared_loop_->start();
-  for (const auto& loop : disk_loops_) loop->start();
+  for (const auto& loop : own_loops_) loop->start();
 }
 
 void DeviceThreads::stop() {
   shared_loop_->stop();
-  for (const auto& loop : disk_loops_) loop->stop();
+  for (const auto& loop : own_loops_) loop->stop();
 }
 
 }  // namespace petrel::vmm

@@ -13,8 +13,9 @@
 namespace petrel::vmm {
 
 // The threads that serve devices off the vCPUs: one loop for console input and the
-// virtio devices, and a loop of its own for each disk, so a slow disk stalls neither the
-// console nor another disk. A loop that fails ends the run through `on_failure`.
+// virtio devices, and a loop of its own for each disk and each vhost-user device, so a slow
+// disk or backend stalls neither the console nor another device. A loop that fails ends the run
+// through `on_failure`.
 class DeviceThreads {
  public:
   // How a guest's queue notification reaches a transport's eventfd without a vCPU exit
@@ -42,7 +43,7 @@ class DeviceThreads {
   EventLoop::FailureHandler on_failure_;
   std::unique_ptr<ConsoleInput> console_;  // the loops, which call it, are destroyed first
   std::unique_ptr<EventLoop> shared_loop_;
-  std::vector<std::unique_ptr<EventLoop>> disk_loops_;
+  std::vector<std::unique_ptr<EventLoop>> own_loops_;
 };
 
 }  // namespace petrel::vmm

@@ -9,9 +9,7 @@
 
 #include <bit>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <optional>
 #include <vector>
 

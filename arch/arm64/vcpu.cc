@@ -11,13 +11,13 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/interrupting_signal.h"
 #include "core/log.h"
 
 namespace petrel::arm64 {
 
 namespace {
-// Sent to a vCPU thread to knock it out of KVM_RUN; the handler does nothing, the
-// interrupted ioctl returning EINTR is the point.
+// Sent to a vCPU thread to knock it out of KVM_RUN (with EINTR).
 constexpr int kKickSignal = SIGUSR1;
 // EL1h with debug, SError, IRQ and FIQ masked.
 constexpr uint64_t kBootPstate = 0x3c5;
@@ -30,16 +30,6 @@ constexpr uint64_t kRegPc = core_register(offsetof(kvm_regs, regs.pc));
 constexpr uint64_t kRegPstate = core_register(offsetof(kvm_regs, regs.pstate));
 constexpr uint64_t kRegX0 = core_register(offsetof(kvm_regs, regs.regs[0]));
 constexpr uint64_t kRegMpidr = ARM64_SYS_REG(3, 0, 0, 0, 5);
-
-void install_kick_handler() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction action {};
-    action.sa_handler = [](int) {};
-    sigemptyset(&action.sa_mask);
-    sigaction(kKickSignal, &action, nullptr);  // no SA_RESTART: KVM_RUN must see EINTR
-  });
-}
 
 std::unexpected<Error> start_failure(uint32_t index, std::string what) {
   return fail(ExitCode::kVcpuStartFailure, fmt::format("vCPU {}: {}", index, what));
@@ -61,7 +51,7 @@ std::string_view exit_reason_name(uint32_t reason) {
 
 Result<std::unique_ptr<Vcpu>> Vcpu::create(const KvmVm& vm, uint32_t index,
                                            const kvm_vcpu_init& target) {
-  install_kick_handler();
+  install_interrupting_handler(kKickSignal);
   const int fd = ioctl(vm.vm_fd(), KVM_CREATE_VCPU, index);
   if (fd < 0) return start_failure(index, fmt::format("KVM_CREATE_VCPU: {}", strerror(errno)));
   UniqueFd vcpu_fd(fd);
