@@ -134,6 +134,10 @@ say() { # say TEXT...: a console line tagged with the case
   echo "[$CASE] $*"
 }
 
+_show_last() { # _show_last FILE TAG: the last 20 lines, as _show does (a run still going)
+  tail -n 20 "$1" >"$CASE_DIR/.last" 2>/dev/null && _show "$CASE_DIR/.last" "$2 (last lines)"
+}
+
 _show() { # _show FILE TAG: the file's lines on the console as "[case] TAG: line"
   while IFS= read -r _line || [ -n "$_line" ]; do
     echo "[$CASE] $2: ${_line%"$CR"}"
@@ -251,6 +255,8 @@ _wait_output() { # _wait_output STREAM FILE TEXT [SECONDS [COUNT]]
       fail "petrel exited with $(exit_desc "$PETREL_RC") before '$_ws_text' appeared $_ws_count time(s) in its $_ws_stream (seen $_ws_have); last stderr line: $(_last_stderr)"
     fi
     if [ "$(now_ms)" -ge "$_ws_end" ]; then
+      _show_last "$BG_OUT" stdout
+      _show_last "$BG_ERR" stderr
       fail "'$_ws_text' not $_ws_count time(s) in petrel's $_ws_stream within ${_ws_secs}s (seen $_ws_have)"
     fi
     usleep 100000
