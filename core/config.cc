@@ -38,7 +38,7 @@ constexpr size_t kMaxConfigFileBytes = 1 << 20;
 // Then each device kind's table.
 constexpr std::array<std::string_view, 5> kTopLevelKeys = {"name", "on_reset", "machine", "boot",
                                                            "console"};
-constexpr std::array<std::string_view, 2> kMachineKeys = {"vcpus", "memory"};
+constexpr std::array<std::string_view, 3> kMachineKeys = {"vcpus", "memory", "pmu"};
 constexpr std::array<std::string_view, 3> kBootKeys = {"kernel", "initrd", "cmdline"};
 constexpr std::array<std::string_view, 2> kConsoleKeys = {"mode", "log"};
 
@@ -143,6 +143,7 @@ Result<> read_machine(const Section& root, Config::Machine& machine) {
     auto memory = TRY(read_memory(table));
     machine.memory_bytes = memory;
   }
+  machine.pmu = TRY(table.get<bool>("pmu", "a boolean"));
   return {};
 }
 

@@ -29,6 +29,8 @@ struct Config {
   struct Machine {
     uint32_t vcpus = 1;
     uint64_t memory_bytes = 512ull << 20;
+    // `pmu`: a virtual PMU (perf in the guest). Unset: where the host's KVM has one.
+    std::optional<bool> pmu;
   } machine;
 
   struct Boot {

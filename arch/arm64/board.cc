@@ -77,14 +77,15 @@ Result<std::unique_ptr<Board>> Board::build(const Config& config, BoardWiring wi
 }
 
 Result<std::vector<uint8_t>> Board::device_tree(const Config& config, const BootPlan& plan,
-                                                std::span<const uint64_t> mpidrs,
-                                                GicVersion gic) const {
+                                                std::span<const uint64_t> mpidrs, GicVersion gic,
+                                                bool pmu) const {
   FdtDescription description;
   description.vcpu_mpidrs = mpidrs;
   description.ram = ram_range(config);
   description.cmdline = config.boot.cmdline;
   description.initrd = plan.layout.initrd;
   description.gic = gic;
+  description.pmu = pmu;
   description.devices = bus_.devices();
   description.console = console_.get();
   return build_device_tree(description);

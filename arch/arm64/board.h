@@ -54,8 +54,10 @@ class Board {
     return virtio_;
   }
 
+  // `pmu`: the vCPUs have a PMUv3 (Vcpu::init_pmu), which the tree then describes.
   Result<std::vector<uint8_t>> device_tree(const Config& config, const BootPlan& plan,
-                                           std::span<const uint64_t> mpidrs, GicVersion gic) const;
+                                           std::span<const uint64_t> mpidrs, GicVersion gic,
+                                           bool pmu = false) const;
 
  private:
   Board() = default;

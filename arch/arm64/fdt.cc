@@ -106,19 +106,30 @@ void describe_gic(FdtWriter& fdt, const FdtDescription& description, uint32_t ph
   fdt.end_node();
 }
 
+// GICv2 PPIs name the CPUs they reach in bits 8..15 of the flags cell.
+uint32_t ppi_cpu_mask(const FdtDescription& description) {
+  if (description.gic != GicVersion::kV2) return 0;
+  const size_t cpus = std::min<size_t>(description.vcpu_mpidrs.size(), 8);
+  return static_cast<uint32_t>(((1u << cpus) - 1) << 8);
+}
+
 void describe_timer(FdtWriter& fdt, const FdtDescription& description) {
-  uint32_t flags = kIrqLevelHigh;
-  if (description.gic == GicVersion::kV2) {
-    // GICv2 PPIs name the CPUs they reach in bits 8..15; the timer is active-low there.
-    const size_t cpus = std::min<size_t>(description.vcpu_mpidrs.size(), 8);
-    flags = static_cast<uint32_t>(((1u << cpus) - 1) << 8) | kIrqLevelLow;
-  }
+  // The timer is active-low on GICv2 hosts.
+  const uint32_t flags = ppi_cpu_mask(description) |
+                         (description.gic == GicVersion::kV2 ? kIrqLevelLow : kIrqLevelHigh);
   std::vector<uint32_t> cells;
   for (uint32_t ppi : kTimerPpis) cells.insert(cells.end(), {kGicPpi, ppi, flags});
   fdt.begin_node("timer");
   fdt.property_string("compatible", "arm,armv8-timer");
   fdt.property_empty("always-on");
   fdt.property_cells("interrupts", cells);
+  fdt.end_node();
+}
+
+void describe_pmu(FdtWriter& fdt, const FdtDescription& description) {
+  fdt.begin_node("pmu");
+  fdt.property_string("compatible", "arm,armv8-pmuv3");
+  fdt.property_cells("interrupts", {kGicPpi, kPmuPpi, ppi_cpu_mask(description) | kIrqLevelHigh});
   fdt.end_node();
 }
 
@@ -167,6 +178,7 @@ Result<std::vector<uint8_t>> build_device_tree(const FdtDescription& description
   describe_chosen(fdt, description);
   describe_gic(fdt, description, gic_phandle);
   describe_timer(fdt, description);
+  if (description.pmu) describe_pmu(fdt, description);
   describe_apb_clock(fdt, clock_phandle);
   describe_psci(fdt);
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "arch/arm64/board.h"
+#include "arch/arm64/describe.h"
 #include "arch/arm64/gic.h"
 #include "arch/arm64/kvm.h"
 #include "arch/arm64/vcpu.h"
@@ -91,6 +92,7 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   KvmVm vm_;
   GuestMemory memory_;
   std::optional<Gic> gic_;
+  bool pmu_ = false;
   std::unique_ptr<Board> board_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::unique_ptr<vmm::DeviceThreads> device_threads_;
@@ -110,10 +112,20 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config, Cons
   TRY(vm.map_memory(0, memory.base(), memory.size(), memory.host_base()));
   std::unique_ptr<Arm64Machine> machine(new Arm64Machine(std::move(vm), std::move(memory)));
 
+  const bool host_pmu = machine->vm_.check_extension(KVM_CAP_ARM_PMU_V3) > 0;
+  if (config.machine.pmu == true && !host_pmu) {
+    return fail(
+        ExitCode::kGuestInitializationFailure,
+        "machine.pmu = true: this host's KVM has no PMU for guests (no KVM_CAP_ARM_PMU_V3)");
+  }
+  machine->pmu_ = guest_pmu(config, host_pmu);
   auto gic = TRY(Gic::create(machine->vm_, config.machine.vcpus));
   machine->gic_.emplace(std::move(gic));
   TRY(machine->create_vcpus(config.machine.vcpus));
   TRY(machine->gic_->finalize());
+  if (machine->pmu_) {
+    for (const auto& vcpu : machine->vcpus_) TRY(vcpu->init_pmu(kPmuIntid));
+  }
 
   spdlog::debug("create: GIC and {} vCPU(s) at {:.1f} ms", config.machine.vcpus,
                 elapsed_since_start_ms());
@@ -157,7 +169,7 @@ Result<> Arm64Machine::create_vcpus(uint32_t count) {
                 fmt::format("KVM_ARM_PREFERRED_TARGET: {}", strerror(errno)));
   }
   for (uint32_t index = 0; index < count; ++index) {
-    auto vcpu = TRY(Vcpu::create(vm_, index, target));
+    auto vcpu = TRY(Vcpu::create(vm_, index, pmu_, target));
     vcpus_.push_back(std::move(vcpu));
   }
   return {};
@@ -174,7 +186,7 @@ Result<> Arm64Machine::load_payloads(const Config& config, const BootPlan& plan)
     auto mpidr = TRY(vcpu->mpidr());
     mpidrs.push_back(mpidr);
   }
-  auto tree = TRY(board_->device_tree(config, plan, mpidrs, gic_->version()));
+  auto tree = TRY(board_->device_tree(config, plan, mpidrs, gic_->version(), pmu_));
   if (!memory_.write(layout.device_tree.base, tree)) {
     return fail(ExitCode::kInternalError, "device tree does not fit in guest RAM");
   }

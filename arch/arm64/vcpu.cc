@@ -49,7 +49,7 @@ std::string_view exit_reason_name(uint32_t reason) {
 }
 }  // namespace
 
-Result<std::unique_ptr<Vcpu>> Vcpu::create(const KvmVm& vm, uint32_t index,
+Result<std::unique_ptr<Vcpu>> Vcpu::create(const KvmVm& vm, uint32_t index, bool pmu,
                                            const kvm_vcpu_init& target) {
   install_interrupting_handler(kKickSignal);
   const int fd = ioctl(vm.vm_fd(), KVM_CREATE_VCPU, index);
@@ -64,10 +64,28 @@ Result<std::unique_ptr<Vcpu>> Vcpu::create(const KvmVm& vm, uint32_t index,
   kvm_vcpu_init init = target;
   init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
   if (index > 0) init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
+  if (pmu) init.features[0] |= 1u << KVM_ARM_VCPU_PMU_V3;
   if (ioctl(fd, KVM_ARM_VCPU_INIT, &init) != 0) {
     return start_failure(index, fmt::format("KVM_ARM_VCPU_INIT: {}", strerror(errno)));
   }
   return vcpu;
+}
+
+Result<> Vcpu::init_pmu(uint32_t intid) const {
+  int irq = static_cast<int>(intid);
+  kvm_device_attr attr{};
+  attr.group = KVM_ARM_VCPU_PMU_V3_CTRL;
+  attr.attr = KVM_ARM_VCPU_PMU_V3_IRQ;
+  attr.addr = reinterpret_cast<uint64_t>(&irq);
+  if (ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &attr) != 0) {
+    return start_failure(index_, fmt::format("PMU interrupt {}: {}", intid, strerror(errno)));
+  }
+  attr.attr = KVM_ARM_VCPU_PMU_V3_INIT;
+  attr.addr = 0;
+  if (ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &attr) != 0) {
+    return start_failure(index_, fmt::format("PMU initialisation: {}", strerror(errno)));
+  }
+  return {};
 }
 
 Vcpu::~Vcpu() {

@@ -33,6 +33,11 @@ cmd_cpuinfo() { # number of CPUs the guest kernel brought up
   echo "GUEST-CPUS $(grep -c '^processor' /proc/cpuinfo)"
   off
 }
+cmd_pmu() { # cycles counted by the vCPU's PMU through perf_event (tests/guests/perf-cycles.c)
+  perf-cycles
+  off
+}
+
 cmd_hang() { # never ends: for timeouts and signals
   echo "GUEST-HANGING"
   drain

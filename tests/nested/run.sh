@@ -95,10 +95,11 @@ echo "nested: building initramfs images in $work" >&2
 # system for the blk-ext4-root case; the bare-metal test guests (tests/guests/).
 modules=$(find "$cache/unpacked/kernel/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n 1)
 [ -n "$modules" ] || die "no lib/modules/<version> in $cache/unpacked/kernel"
-"$here/mkinitramfs.sh" guest "$cache/busybox" "$work/l2-initrd.cpio.gz" "$modules"
-"$here/mkinitramfs.sh" ext4-root "$cache/busybox" "$work/rootfs.ext4"
 rm -rf "$work/guests"
 "$root/tests/guests/build.sh" "$work/guests"
+L2_PROGRAMS="$work/guests/bin" "$here/mkinitramfs.sh" guest "$cache/busybox" \
+  "$work/l2-initrd.cpio.gz" "$modules"
+"$here/mkinitramfs.sh" ext4-root "$cache/busybox" "$work/rootfs.ext4"
 
 # L1: the emulated host, carrying petrel, the L2 kernel and initramfs and the cases.
 mkdir -p "$l1root/bin" "$l1root/guest" "$l1root/nested/cases" "$l1root/nested/configs"

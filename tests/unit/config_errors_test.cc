@@ -36,7 +36,7 @@ TEST_CASE("config errors: TOML syntax errors give toml++'s position and descript
 TEST_CASE("config errors: unknown keys and tables, each at its own position") {
   ScratchDir scratch;
   CHECK(message_for(scratch, "[machine]\nvcpu = 1\n" + kBoot) ==
-        "<dir>/guest.toml:2:1: machine.vcpu: unknown key; known here: vcpus, memory");
+        "<dir>/guest.toml:2:1: machine.vcpu: unknown key; known here: vcpus, memory, pmu");
   CHECK(message_for(scratch, kBoot + "initramfs = \"x\"\n") ==
         "<dir>/guest.toml:3:1: boot.initramfs: unknown key; known here: kernel, initrd, cmdline");
   CHECK(message_for(scratch, kBoot + "[console]\nbaud = 9600\n") ==
@@ -48,9 +48,9 @@ TEST_CASE("config errors: unknown keys and tables, each at its own position") {
         "<dir>/guest.toml:3:2: network: unknown table; known here: name, on_reset, machine, "
         "boot, console, drive, net, rng, share, test_exit");
   CHECK(message_for(scratch, "[machine.numa]\n" + kBoot) ==
-        "<dir>/guest.toml:1:10: machine.numa: unknown table; known here: vcpus, memory");
+        "<dir>/guest.toml:1:10: machine.numa: unknown table; known here: vcpus, memory, pmu");
   CHECK(message_for(scratch, "machine.cpus = 2\n" + kBoot) ==
-        "<dir>/guest.toml:1:9: machine.cpus: unknown key; known here: vcpus, memory");
+        "<dir>/guest.toml:1:9: machine.cpus: unknown key; known here: vcpus, memory, pmu");
 }
 
 TEST_CASE("config errors: the first unknown key in the file is reported") {

@@ -112,7 +112,7 @@ TEST_CASE("overrides: mistakes name the flag, the key and the value") {
   CHECK(message({"--vcpus four", "machine.vcpus", "four", Form::kGuess}) ==
         "--vcpus four: machine.vcpus: expected an integer, got string");
   CHECK(message(set("machine.vcpu=2")) ==
-        "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory");
+        "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory, pmu");
   CHECK(message(set("machine..vcpus=2")) ==
         "--set machine..vcpus=2: machine..vcpus: not a config key (a dotted path such as "
         "machine.vcpus or drive[0].path)");

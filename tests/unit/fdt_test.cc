@@ -109,13 +109,15 @@ struct Board {
   std::shared_ptr<Pl031> rtc = std::make_shared<Pl031>(kRtcBase, kRtcSpi, irq);
   std::vector<std::shared_ptr<MmioDevice>> devices{uart, rtc};
 
-  Tree build(GicVersion gic, bool with_initrd = true, bool with_console = true) const {
+  Tree build(GicVersion gic, bool with_initrd = true, bool with_console = true,
+             bool pmu = false) const {
     FdtDescription description;
     description.vcpu_mpidrs = mpidrs;
     description.ram = {kRamBase, kRamSize};
     description.cmdline = kCmdline;
     if (with_initrd) description.initrd = kInitrd;
     description.gic = gic;
+    description.pmu = pmu;
     description.devices = devices;
     description.console = with_console ? uart.get() : nullptr;
     auto blob = build_device_tree(description);
@@ -251,6 +253,18 @@ TEST_CASE("fdt: the GICv2 variant", "[fdt]") {
         std::vector<uint32_t>{1, 13, 0x308, 1, 14, 0x308, 1, 11, 0x308, 1, 10, 0x308});
   // SPIs are the same under either controller.
   CHECK(tree.cells("/serial@9000000", "interrupts") == std::vector<uint32_t>{0, 1, 4});
+}
+
+TEST_CASE("fdt: a PMU node where the vCPUs have one, its interrupt on PPI 7", "[fdt]") {
+  Board board;
+  const Tree without = board.build(GicVersion::kV3);
+  CHECK(fdt_path_offset(without.fdt(), "/pmu") < 0);
+  const Tree v3 = board.build(GicVersion::kV3, true, true, true);
+  CHECK(v3.string("/pmu", "compatible") == "arm,armv8-pmuv3");
+  CHECK(v3.cells("/pmu", "interrupts") == std::vector<uint32_t>{1, 7, 4});
+  // On a GICv2 the PPI names its CPUs (two: 0b11 << 8), level-high as QEMU has it.
+  const Tree v2 = board.build(GicVersion::kV2, true, true, true);
+  CHECK(v2.cells("/pmu", "interrupts") == std::vector<uint32_t>{1, 7, 0x304});
 }
 
 TEST_CASE("fdt: the GICv3 redistributor region grows with the vCPUs", "[fdt]") {
