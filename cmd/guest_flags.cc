@@ -61,6 +61,9 @@ void GuestFlags::add_to(CLI::App& command) {
                      "after -- are added to it");
   command.add_option("--vcpus", vcpus_, "number of vCPUs (machine.vcpus)");
   command.add_option("--memory", memory_, "guest RAM, e.g. 512M, 2G (machine.memory)");
+  command.add_option("--stop-grace", stop_grace_,
+                     "on SIGTERM, press the power button and wait this long, e.g. 10s "
+                     "(machine.stop_grace)");
   // Each device kind's flag, as its registration describes it.
   for (const DeviceConfigKind* kind : kinds_) {
     const DeviceFlag& flag = kind->flag;
@@ -101,6 +104,7 @@ Result<std::vector<ConfigOverride>> GuestFlags::overrides() const {
   add("--append", append_, "boot.cmdline", Form::kString);
   add("--vcpus", vcpus_, "machine.vcpus", Form::kGuess);
   add("--memory", memory_, "machine.memory", Form::kString);
+  add("--stop-grace", stop_grace_, "machine.stop_grace", Form::kString);
   add("--console", console_, "console.mode", Form::kString);
   add("--console-log", console_log_, "console.log", Form::kString);
   for (const DeviceFlagValues& values : device_flags_) {

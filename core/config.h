@@ -1,6 +1,7 @@
 #pragma once
 
 #include <any>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -31,6 +32,9 @@ struct Config {
     uint64_t memory_bytes = 512ull << 20;
     // `pmu`: a virtual PMU (perf in the guest). Unset: where the host's KVM has one.
     std::optional<bool> pmu;
+    // `stop_grace`: a stop signal first presses the power button and waits this long for the
+    // guest to power off; none: it stops the VM at once.
+    std::optional<std::chrono::milliseconds> stop_grace;
   } machine;
 
   struct Boot {
@@ -81,6 +85,9 @@ inline constexpr size_t kMaxCmdlineBytes = 2048;         // arm64 COMMAND_LINE_S
 // above 2^64-1 are BAD_CONFIG (message without a position: the caller adds it). Zero is a
 // size: callers check ranges.
 Result<uint64_t> parse_size(std::string_view text);
+
+// Parses "30", "30s", "500ms", "2m", "1h" (as timeout(1) reads a bare number: seconds).
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 // A key set from the command line, on top of a config file or, in quick mode, instead of
 // one: `--set machine.vcpus=4`, or a flag that stands for a key (`--vcpus 4`). It goes

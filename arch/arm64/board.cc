@@ -51,8 +51,20 @@ Result<std::unique_ptr<Board>> Board::build(const Config& config, BoardWiring wi
   TRY(board->bus_.add(board->console_));
   auto rtc = std::make_shared<Pl031>(kRtcBase, kRtcSpi, board->own(lines(kRtcSpi)));
   TRY(board->bus_.add(std::move(rtc)));
-  auto platform = TRY(vmm::make_platform_devices(config, platform_device_base, wiring.hooks));
-  for (auto& device : platform) TRY(board->bus_.add(std::move(device)));
+  auto place = [](std::string_view table) -> std::optional<vmm::PlatformWindow> {
+    const std::optional<uint64_t> base = platform_device_base(table);
+    if (!base) return std::nullopt;
+    return vmm::PlatformWindow{*base, platform_device_spi(table)};
+  };
+  auto line = [&](uint32_t spi) -> InterruptLine& { return board->own(lines(spi)); };
+  auto platform = TRY(vmm::make_platform_devices(config, place, line, wiring.hooks));
+  for (auto& device : platform) {
+    // The machine presses the first power button there is (there is one kind of them).
+    if (auto* button = dynamic_cast<PowerButton*>(device.get()); button && !board->power_button_) {
+      board->power_button_ = std::shared_ptr<PowerButton>(device, button);
+    }
+    TRY(board->bus_.add(std::move(device)));
+  }
 
   auto devices = TRY(vmm::make_virtio_devices(config, wiring.memory, wiring.hooks));
   if (devices.size() > kVirtioMaxDevices) {

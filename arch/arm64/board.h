@@ -50,6 +50,8 @@ class Board {
 
   const MmioBus& bus() const { return bus_; }
   Uart16550& console() const { return *console_; }
+  // The power button a platform device provides ([power_button]), or null.
+  PowerButton* power_button() const { return power_button_.get(); }
   const std::vector<std::shared_ptr<virtio::MmioTransport>>& virtio_devices() const {
     return virtio_;
   }
@@ -67,6 +69,7 @@ class Board {
   std::vector<std::unique_ptr<InterruptLine>> lines_;
   MmioBus bus_;
   std::shared_ptr<Uart16550> console_;
+  std::shared_ptr<PowerButton> power_button_;
   std::vector<std::shared_ptr<virtio::MmioTransport>> virtio_;
 };
 

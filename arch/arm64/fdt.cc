@@ -23,8 +23,10 @@ constexpr uint32_t kApbClockHz = 24'000'000;
 constexpr uint32_t kTimerPpis[] = {13, 14, 11, 10};
 
 // A device's node from its resources, in one fixed order: compatible, reg, the binding's
-// own values, interrupts, clocks, flags. Device interrupt lines are GIC SPIs.
-void describe_device(FdtWriter& fdt, const DeviceResources& device, uint32_t clock_phandle) {
+// own values, interrupts, clocks, flags, and its phandle if other nodes refer to it. Device
+// interrupt lines are GIC SPIs.
+void describe_device(FdtWriter& fdt, const DeviceResources& device, uint32_t clock_phandle,
+                     std::optional<uint32_t> phandle) {
   fdt.begin_node(device_node_name(device));
   std::vector<std::string_view> compatible(device.compatible.begin(), device.compatible.end());
   fdt.property_strings("compatible", compatible);
@@ -41,6 +43,28 @@ void describe_device(FdtWriter& fdt, const DeviceResources& device, uint32_t clo
     fdt.property_string("clock-names", "apb_pclk");
   }
   for (const std::string& flag : device.flags) fdt.property_empty(flag);
+  if (phandle) fdt.property_u32("phandle", *phandle);
+  fdt.end_node();
+}
+
+bool refers_to_device(std::span<const DeviceResources::Companion> nodes) {
+  return std::ranges::any_of(nodes, [](const DeviceResources::Companion& node) {
+    return !node.references.empty() || refers_to_device(node.children);
+  });
+}
+
+// A node that belongs with a device (gpio-keys), its references pointing at the device.
+void describe_companion(FdtWriter& fdt, const DeviceResources::Companion& node,
+                        uint32_t device_phandle) {
+  fdt.begin_node(node.name);
+  for (const auto& [name, value] : node.strings) fdt.property_string(name, value);
+  for (const auto& [name, value] : node.values) fdt.property_u32(name, value);
+  for (const auto& [name, cells] : node.references) {
+    std::vector<uint32_t> value{device_phandle};
+    value.insert(value.end(), cells.begin(), cells.end());
+    fdt.property_cells(name, value);
+  }
+  for (const auto& child : node.children) describe_companion(fdt, child, device_phandle);
   fdt.end_node();
 }
 
@@ -183,7 +207,14 @@ Result<std::vector<uint8_t>> build_device_tree(const FdtDescription& description
   describe_psci(fdt);
 
   for (const auto& device : description.devices) {
-    describe_device(fdt, device->resources(), clock_phandle);
+    const DeviceResources resources = device->resources();
+    // Allocated only for a device something refers to, so that other trees stay as they were.
+    std::optional<uint32_t> phandle;
+    if (refers_to_device(resources.companions)) phandle = fdt.allocate_phandle();
+    describe_device(fdt, resources, clock_phandle, phandle);
+    for (const auto& companion : resources.companions) {
+      describe_companion(fdt, companion, phandle.value_or(0));
+    }
   }
   fdt.end_node();
 

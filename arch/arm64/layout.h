@@ -19,6 +19,7 @@ namespace petrel::arm64 {
 //   0x0900_0000 +   4 KiB       16550A UART (console)                       SPI 1
 //   0x0901_0000 +   4 KiB       PL031 RTC                                   SPI 2
 //   0x0902_0000 +   4 KiB       test-exit device ([test_exit] only)         no interrupt
+//   0x0903_0000 +   4 KiB       PL061 GPIO, power button ([power_button])   SPI 7
 //   0x0a00_0000 + 512 B each    virtio-mmio transports                      SPI 16..
 //   0x8000_0000 ..              RAM
 inline constexpr uint64_t kGicDistributorBase = 0x0800'0000;
@@ -29,12 +30,14 @@ inline constexpr uint64_t kGicCpuInterfaceSize = 0x2000;
 inline constexpr uint64_t kUartBase = 0x0900'0000;
 inline constexpr uint64_t kRtcBase = 0x0901'0000;
 inline constexpr uint64_t kTestExitBase = 0x0902'0000;
+inline constexpr uint64_t kPowerButtonBase = 0x0903'0000;  // QEMU virt's PL061 address
 inline constexpr uint64_t kVirtioBase = 0x0a00'0000;
 inline constexpr uint64_t kVirtioStride = 0x200;
 inline constexpr uint64_t kRamBase = 0x8000'0000;
 
 inline constexpr uint32_t kUartSpi = 1;
 inline constexpr uint32_t kRtcSpi = 2;
+inline constexpr uint32_t kPowerButtonSpi = 7;  // QEMU virt's PL061 SPI
 inline constexpr uint32_t kVirtioFirstSpi = 16;
 // Transports from kVirtioBase up, one SPI each, within the SPIs the GIC has.
 inline constexpr uint32_t kVirtioMaxDevices = 64;
@@ -47,6 +50,8 @@ inline constexpr uint64_t kSz2M = 2ull << 20;
 // Where a platform device kind (devices/registry.h) goes, by its config table: one window
 // each; none for a kind this map has no place for.
 std::optional<uint64_t> platform_device_base(std::string_view table);
+// Its interrupt, for a kind whose window has one.
+std::optional<uint32_t> platform_device_spi(std::string_view table);
 
 // Redistributors sit directly below the distributor, one frame pair per vCPU.
 AddressRange gic_redistributor_range(uint32_t vcpus);

@@ -70,6 +70,7 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   Result<> start() override;
   Result<GuestExit> wait() override;
   void request_stop() override;
+  bool set_power_button(bool pressed) override;
 
  private:
   Arm64Machine(KvmVm vm, GuestMemory memory) : vm_(std::move(vm)), memory_(std::move(memory)) {}
@@ -227,6 +228,13 @@ void Arm64Machine::end_by_test_exit(uint8_t status) {
 }
 
 void Arm64Machine::request_stop() { outcome_.end_by_request(); }
+
+bool Arm64Machine::set_power_button(bool pressed) {
+  PowerButton* button = board_->power_button();
+  if (button == nullptr) return false;
+  button->set_pressed(pressed);
+  return true;
+}
 
 Result<GuestExit> Arm64Machine::wait() {
   Result<GuestExit> outcome = outcome_.wait();

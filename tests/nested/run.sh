@@ -127,6 +127,25 @@ case " ${selected[*]} " in
       "$cache"/unpacked/kernel-generic/lib/modules/*/kernel/lib/test_user_copy.ko
     ;;
 esac
+# The power-key case: the generic kernel again (the cloud kernel has no gpio-keys driver)
+# with an L2 initramfs holding gpio_keys.ko and evdev.ko, and whatever modules their
+# depends= lines name (read here, not assumed; the guest loads them in that order itself).
+case " ${selected[*]} " in
+  *" power-key"*)
+    "$here/fetch-artifacts.sh" generic-kernel >/dev/null
+    cp -L "$cache/Image-generic" "$l1root/guest/Image-generic"
+    gmods=$(echo "$cache"/unpacked/kernel-generic/lib/modules/*/kernel)
+    kos=()
+    for ko in "$gmods/drivers/input/keyboard/gpio_keys.ko" "$gmods/drivers/input/evdev.ko"; do
+      kos+=("$ko")
+      for dep in $(tr '\0' '\n' <"$ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+        kos+=("$(find "$gmods" -name "$dep.ko" -o -name "${dep//_/-}.ko" | head -n 1)")
+      done
+    done
+    "$here/mkinitramfs.sh" guest "$cache/busybox" "$l1root/guest/powerkey-initrd.cpio.gz" "" \
+      "${kos[@]}"
+    ;;
+esac
 cp "$work/rootfs.ext4" "$l1root/guest/rootfs.ext4"
 cp "$work"/guests/*.img "$l1root/guest/"
 # The tap driver for the net cases (a module in the cloud kernel, no dependencies), which

@@ -112,7 +112,8 @@ TEST_CASE("overrides: mistakes name the flag, the key and the value") {
   CHECK(message({"--vcpus four", "machine.vcpus", "four", Form::kGuess}) ==
         "--vcpus four: machine.vcpus: expected an integer, got string");
   CHECK(message(set("machine.vcpu=2")) ==
-        "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory, pmu");
+        "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory, pmu, "
+        "stop_grace");
   CHECK(message(set("machine..vcpus=2")) ==
         "--set machine..vcpus=2: machine..vcpus: not a config key (a dotted path such as "
         "machine.vcpus or drive[0].path)");
@@ -155,6 +156,26 @@ TEST_CASE("quick mode: a guest from flags alone, named by petrel's pid") {
   CHECK(config->machine.vcpus == 2);
   CHECK(config->machine.memory_bytes == (128ull << 20));
   CHECK(config->has_device("test_exit"));
+}
+
+TEST_CASE("quick mode: --power-button and --stop-grace") {
+  ScratchDir scratch;
+  WorkingDir cwd(scratch.dir());
+  scratch.write("Image", "");
+  std::vector<ConfigOverride> keys = {
+      {"--kernel Image", "boot.kernel", "Image", Form::kString},
+      {"--stop-grace 10s", "machine.stop_grace", "10s", Form::kString}};
+  const Error error =
+      expect_error(config_from_overrides(device_kinds(), keys), ExitCode::kBadConfig);
+  CHECK(error.message ==
+        "--stop-grace 10s: machine.stop_grace: a stop grace period needs a power button for the "
+        "guest; add [power_button]");
+  keys.push_back({"--power-button", "power_button.enabled", "true", Form::kGuess});
+  auto config = config_from_overrides(device_kinds(), keys);
+  REQUIRE(config.has_value());
+  CHECK(config->has_device("power_button"));
+  REQUIRE(config->machine.stop_grace);
+  CHECK(config->machine.stop_grace->count() == 10'000);
 }
 
 TEST_CASE("quick mode: a missing kernel is the same error as in a file, naming the flag") {
