@@ -80,6 +80,7 @@ void GuestFlags::add_to(CLI::App& command) {
   command.add_option("--console", console_, "stdio or none (console.mode)");
   command.add_option("--console-log", console_log_,
                      "also write the guest console to FILE (console.log)");
+  command.add_option("--uart", uart_, "pl011 or 16550, the console UART (console.uart)");
   command
       .add_option("--set", sets_,
                   "set any config key, e.g. --set machine.vcpus=4, after the other flags; "
@@ -107,6 +108,7 @@ Result<std::vector<ConfigOverride>> GuestFlags::overrides() const {
   add("--stop-grace", stop_grace_, "machine.stop_grace", Form::kString);
   add("--console", console_, "console.mode", Form::kString);
   add("--console-log", console_log_, "console.log", Form::kString);
+  add("--uart", uart_, "console.uart", Form::kString);
   for (const DeviceFlagValues& values : device_flags_) {
     const DeviceFlag& flag = values.kind->flag;
     for (const std::string& entry : values.entries) {

@@ -40,7 +40,7 @@ constexpr std::array<std::string_view, 5> kTopLevelKeys = {"name", "on_reset", "
                                                            "console"};
 constexpr std::array<std::string_view, 4> kMachineKeys = {"vcpus", "memory", "pmu", "stop_grace"};
 constexpr std::array<std::string_view, 3> kBootKeys = {"kernel", "initrd", "cmdline"};
-constexpr std::array<std::string_view, 2> kConsoleKeys = {"mode", "log"};
+constexpr std::array<std::string_view, 3> kConsoleKeys = {"mode", "log", "uart"};
 
 constexpr std::array<std::pair<std::string_view, std::span<const std::string_view>>, 3> kSections =
     {{{"machine", kMachineKeys}, {"boot", kBootKeys}, {"console", kConsoleKeys}}};
@@ -185,6 +185,10 @@ Result<> read_console(const Section& root, const std::filesystem::path& source,
   console.mode = mode.value_or(ConsoleMode::kStdio);
   auto log = TRY(config_detail::read_path(*section, "log", source));
   console.log = log;
+  const auto uart = TRY(config_detail::choice<ConsoleUartKind>(
+      *section, "uart",
+      {{"pl011", ConsoleUartKind::kPl011}, {"16550", ConsoleUartKind::kUart16550}}));
+  console.uart = uart.value_or(ConsoleUartKind::kPl011);
   return {};
 }
 

@@ -21,6 +21,10 @@ enum class ConsoleMode {
   kNone,   // console device present, output discarded, no input
 };
 
+// The console's UART model: the PL011 (Linux ttyAMA0), as on QEMU's virt machine, or
+// the 16550A (ttyS0).
+enum class ConsoleUartKind { kPl011, kUart16550 };
+
 // A validated guest description. Every path is absolute (resolved against the config
 // file's folder) and every file named here existed and was readable at validation time.
 struct Config {
@@ -48,6 +52,7 @@ struct Config {
     // `log`: a copy of everything the guest prints, written as it comes (no buffering in
     // petrel), so it holds the console up to the moment petrel was killed.
     std::optional<std::filesystem::path> log;
+    ConsoleUartKind uart = ConsoleUartKind::kPl011;
   } console;
 
   // The devices of the kinds the loader was given (core/device_config.h), in the kinds'

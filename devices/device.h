@@ -72,8 +72,10 @@ struct DeviceResources {
     enum class Trigger { kLevelHigh, kEdgeRising } trigger;
   };
   std::optional<Interrupt> interrupt;
-  // An AMBA primecell: the binding wants the platform's bus clock as "apb_pclk".
-  bool bus_clock = false;
+  // The clock inputs the binding names ("clock-names"), each fed by the platform's one
+  // fixed clock: an AMBA primecell wants its bus clock as "apb_pclk", a PL011 its baud
+  // clock "uartclk" first.
+  std::vector<std::string> clocks;
   std::vector<std::string> flags;  // properties without a value, e.g. "dma-coherent"
   // A node that belongs with the device, beside it: the `gpio-keys` node saying what a GPIO
   // controller's lines are wired to. Its `references` point at this device, <&device cells>,

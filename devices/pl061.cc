@@ -162,7 +162,7 @@ DeviceResources Pl061::resources() const {
       .values = {{"#gpio-cells", 2}},
       .interrupt =
           DeviceResources::Interrupt{spi_, DeviceResources::Interrupt::Trigger::kLevelHigh},
-      .bus_clock = true,
+      .clocks = {"apb_pclk"},
       .flags = {"gpio-controller"},
   };
   if (power_key_) {

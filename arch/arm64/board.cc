@@ -6,7 +6,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "devices/pl011.h"
 #include "devices/pl031.h"
+#include "devices/uart16550.h"
 #include "vmm/devices.h"
 
 namespace petrel::arm64 {
@@ -46,8 +48,15 @@ Result<std::unique_ptr<Board>> Board::build(const Config& config, BoardWiring wi
   board->bus_.reserve(gic_redistributor_range(config.machine.vcpus), "GIC redistributors");
   board->bus_.reserve(ram_range(config), "RAM");
 
-  board->console_ = std::make_shared<Uart16550>(kUartBase, kUartSpi, board->own(lines(kUartSpi)),
-                                                std::move(wiring.console_output));
+  if (config.console.uart == ConsoleUartKind::kPl011) {
+    board->console_ = std::make_shared<Pl011>(kPl011Base, kPl011Spi, board->own(lines(kPl011Spi)),
+                                              std::move(wiring.console_output),
+                                              std::move(wiring.console_input_ready));
+  } else {
+    board->console_ = std::make_shared<Uart16550>(
+        kUart16550Base, kUart16550Spi, board->own(lines(kUart16550Spi)),
+        std::move(wiring.console_output), std::move(wiring.console_input_ready));
+  }
   TRY(board->bus_.add(board->console_));
   auto rtc = std::make_shared<Pl031>(kRtcBase, kRtcSpi, board->own(lines(kRtcSpi)));
   TRY(board->bus_.add(std::move(rtc)));

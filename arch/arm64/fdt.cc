@@ -38,9 +38,10 @@ void describe_device(FdtWriter& fdt, const DeviceResources& device, uint32_t clo
         device.interrupt->trigger == Trigger::kEdgeRising ? kIrqEdgeRising : kIrqLevelHigh;
     fdt.property_cells("interrupts", {kGicSpi, device.interrupt->line, flags});
   }
-  if (device.bus_clock) {
-    fdt.property_u32("clocks", clock_phandle);
-    fdt.property_string("clock-names", "apb_pclk");
+  if (!device.clocks.empty()) {
+    fdt.property_cells("clocks", std::vector<uint32_t>(device.clocks.size(), clock_phandle));
+    std::vector<std::string_view> names(device.clocks.begin(), device.clocks.end());
+    fdt.property_strings("clock-names", names);
   }
   for (const std::string& flag : device.flags) fdt.property_empty(flag);
   if (phandle) fdt.property_u32("phandle", *phandle);

@@ -137,6 +137,10 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config, Cons
   wiring.edges = [&vm_ref](uint32_t spi) { return KvmEdgeInterrupt::bind(vm_ref, spi); };
   wiring.console_output = [&console](std::span<const uint8_t> bytes) { console.write(bytes); };
   Arm64Machine* self = machine.get();
+  // Set before the vCPUs, whose UART accesses call this, start.
+  wiring.console_input_ready = [self] {
+    if (self->device_threads_) self->device_threads_->console_room_opened();
+  };
   wiring.hooks.exit_with_status = [self](uint8_t status) { self->end_by_test_exit(status); };
   wiring.memory = &machine->memory_;
   auto board = TRY(Board::build(config, std::move(wiring)));
@@ -198,8 +202,10 @@ Result<> Arm64Machine::connect_devices(const Config& config) {
   device_threads_ = TRY(vmm::DeviceThreads::create(
       [this](Error error) { outcome_.end(std::unexpected(std::move(error))); }));
   if (config.console.mode == ConsoleMode::kStdio) {
+    ConsoleUart& uart = board_->console();
     device_threads_->connect_console(std::make_unique<vmm::ConsoleInput>(
-        STDIN_FILENO, [this](std::span<const uint8_t> bytes) { board_->console().receive(bytes); },
+        STDIN_FILENO, [&uart] { return uart.input_room(); },
+        [&uart](std::span<const uint8_t> bytes) { return uart.receive(bytes); },
         [this] { request_stop(); }));
   }
   return device_threads_->attach(board_->virtio_devices(), [this](const auto& notifier) {

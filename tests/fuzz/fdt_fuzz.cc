@@ -69,7 +69,7 @@ class ExtraDevice final : public MmioDevice {
           line, (line & 1) != 0 ? DeviceResources::Interrupt::Trigger::kEdgeRising
                                 : DeviceResources::Interrupt::Trigger::kLevelHigh};
     }
-    resources_.bus_clock = (counts & 0x40) != 0;
+    if ((counts & 0x40) != 0) resources_.clocks = {"apb_pclk"};
     const int flags = (counts & 0x80) != 0 ? 1 + in.take<uint8_t>() % 4 : 0;
     for (int i = 0; i < flags; ++i) {
       std::string name = name_from(in, 31);
@@ -137,7 +137,8 @@ void check_node(const void* blob, const DeviceResources& device) {
   }
   PETREL_FUZZ_CHECK((fdt_getprop(blob, node, "interrupts", nullptr) != nullptr) ==
                     device.interrupt.has_value());
-  PETREL_FUZZ_CHECK((fdt_getprop(blob, node, "clocks", nullptr) != nullptr) == device.bus_clock);
+  PETREL_FUZZ_CHECK((fdt_getprop(blob, node, "clocks", nullptr) != nullptr) ==
+                    !device.clocks.empty());
   for (const std::string& flag : device.flags) {
     PETREL_FUZZ_CHECK(fdt_getprop(blob, node, flag.c_str(), &length) != nullptr && length == 0);
   }

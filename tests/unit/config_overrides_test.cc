@@ -42,15 +42,17 @@ ConfigOverride set(std::string key_value) {
 TEST_CASE("overrides: --set values win over the file's, typed as TOML reads them") {
   ScratchDir scratch;
   scratch.write("disk.img", std::string(4096, '\0'));
-  const std::vector<ConfigOverride> keys = {set("machine.vcpus=4"), set("machine.memory=1G"),
-                                            set("console.mode=none"), set("rng.enabled=true"),
-                                            set("drive[0].read_only=true")};
+  const std::vector<ConfigOverride> keys = {
+      set("machine.vcpus=4"),         set("machine.memory=1G"),
+      set("console.mode=none"),       set("rng.enabled=true"),
+      set("drive[0].read_only=true"), {"--uart 16550", "console.uart", "16550", Form::kString}};
   auto config = parse_config(device_kinds(), kFile, scratch / "guest.toml", keys);
   REQUIRE(config.has_value());
   CHECK(config->name == "file-guest");
   CHECK(config->machine.vcpus == 4);
   CHECK(config->machine.memory_bytes == (1ull << 30));
   CHECK(config->console.mode == ConsoleMode::kNone);
+  CHECK(config->console.uart == ConsoleUartKind::kUart16550);
   CHECK(config->has_device("rng"));
   REQUIRE(drives(*config).size() == 1);
   CHECK(drives(*config)[0].read_only);
@@ -114,6 +116,8 @@ TEST_CASE("overrides: mistakes name the flag, the key and the value") {
   CHECK(message(set("machine.vcpu=2")) ==
         "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory, pmu, "
         "stop_grace");
+  CHECK(message({"--uart 8250", "console.uart", "8250", Form::kString}) ==
+        "--uart 8250: console.uart: \"8250\" is not \"pl011\" or \"16550\"");
   CHECK(message(set("machine..vcpus=2")) ==
         "--set machine..vcpus=2: machine..vcpus: not a config key (a dotted path such as "
         "machine.vcpus or drive[0].path)");

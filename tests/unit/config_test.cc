@@ -108,6 +108,11 @@ TEST_CASE("config: every accepted value of the enumerations") {
         ConsoleMode::kStdio);
   CHECK(scratch.parse(boot + "[console]\nmode = \"none\"\n").value().console.mode ==
         ConsoleMode::kNone);
+  CHECK(scratch.parse(boot).value().console.uart == ConsoleUartKind::kPl011);  // the default
+  CHECK(scratch.parse(boot + "[console]\nuart = \"pl011\"\n").value().console.uart ==
+        ConsoleUartKind::kPl011);
+  CHECK(scratch.parse(boot + "[console]\nuart = \"16550\"\n").value().console.uart ==
+        ConsoleUartKind::kUart16550);
 }
 
 TEST_CASE("config: vcpus and memory at the edges of their ranges") {
