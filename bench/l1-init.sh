@@ -63,8 +63,8 @@ exec </dev/console >/dev/console 2>&1
 
 QEMU="/qemu/lib/ld-linux-aarch64.so.1 --library-path /qemu/lib /qemu/usr/bin/qemu-system-aarch64"
 # The guest QEMU boots: the same kernel, initramfs, vCPUs, RAM and command line as petrel's
-# (bench/petrel.toml is written by run.sh from the same settings), but QEMU's virt board
-# has a PL011, so the console is ttyAMA0 instead of ttyS0. -nodefaults: no default NIC,
+# (bench/petrel.toml is written by run.sh from the same settings): both consoles are a
+# PL011 at 0x0900_0000, ttyAMA0. -nodefaults: no default NIC,
 # monitor, serial or display; the serial is the PL011 on stdout. The vCPU model is
 # BENCH_QEMU_CPU (bench/README.md: why pointer authentication is off by default).
 QEMU_ARGS="-nodefaults -no-user-config -display none -serial stdio -no-reboot -accel kvm

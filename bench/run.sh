@@ -199,7 +199,7 @@ memory = "$((ram >> 20))M"
 [boot]
 kernel = "/guest/Image"
 initrd = "/guest/initrd.cpio.gz"
-cmdline = "console=ttyS0 $cmdline"
+cmdline = "console=ttyAMA0 $cmdline"
 EOF
 cat >"$l1root/bench/petrel-blk.toml" <<EOF
 # written by bench/run.sh: the benchmark guest of figure 5 (virtio-blk throughput)
@@ -212,7 +212,7 @@ memory = "$((ram >> 20))M"
 [boot]
 kernel = "/guest/Image"
 initrd = "/guest/initrd-blk.cpio.gz"
-cmdline = "console=ttyS0 $blk_cmdline"
+cmdline = "console=ttyAMA0 $blk_cmdline"
 
 [[drive]]
 path = "/tmp/bench/disk.img"

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 
 #include "arch/machine.h"
@@ -91,28 +90,6 @@ Result<std::optional<std::filesystem::path>> api_socket_path(const Config& confi
 
 }  // namespace
 
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  double value = 0;
-  const char* end = text.data() + text.size();
-  auto [rest, error] = std::from_chars(text.data(), end, value);
-  if (error != std::errc() || value < 0 || rest == text.data()) return std::nullopt;
-  const std::string_view unit(rest, static_cast<size_t>(end - rest));
-  double milliseconds;
-  if (unit.empty() || unit == "s") {
-    milliseconds = value * 1000;
-  } else if (unit == "ms") {
-    milliseconds = value;
-  } else if (unit == "m") {
-    milliseconds = value * 60'000;
-  } else if (unit == "h") {
-    milliseconds = value * 3'600'000;
-  } else {
-    return std::nullopt;
-  }
-  if (milliseconds > 1e15) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<int64_t>(milliseconds));
-}
-
 ExitCode run_command(const RunOptions& options) {
   auto config = options.guest.load();
   if (!config) return report(config.error());
@@ -142,12 +119,18 @@ ExitCode run_command(const RunOptions& options) {
     api_server = std::move(*served);
     spdlog::info("control socket: {}", (*socket_path)->string());
   }
+  std::optional<Supervisor::Grace> grace;
+  if (config->machine.stop_grace) {
+    grace = Supervisor::Grace{*config->machine.stop_grace, [&lifecycle](bool pressed) {
+                                return lifecycle.set_power_button(pressed);
+                              }};
+  }
   auto started = Supervisor::start(
       [&lifecycle] {
         notify_systemd("STOPPING=1");
         (void)lifecycle.stop();
       },
-      options.timeout);
+      options.timeout, std::move(grace));
   if (!started) return report(started.error());
   const Supervisor& supervisor = **started;
   std::optional<RawTerminal> terminal;

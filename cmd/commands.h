@@ -21,7 +21,4 @@ ExitCode run_command(const RunOptions& options);
 ExitCode check_command(const GuestFlags& guest);
 ExitCode dtb_command(const GuestFlags& guest, const std::filesystem::path& output);
 
-// Parses "30", "30s", "500ms", "2m", "1h" (as timeout(1) reads a bare number: seconds).
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
-
 }  // namespace petrel

@@ -61,6 +61,9 @@ void GuestFlags::add_to(CLI::App& command) {
                      "after -- are added to it");
   command.add_option("--vcpus", vcpus_, "number of vCPUs (machine.vcpus)");
   command.add_option("--memory", memory_, "guest RAM, e.g. 512M, 2G (machine.memory)");
+  command.add_option("--stop-grace", stop_grace_,
+                     "on SIGTERM, press the power button and wait this long, e.g. 10s "
+                     "(machine.stop_grace)");
   // Each device kind's flag, as its registration describes it.
   for (const DeviceConfigKind* kind : kinds_) {
     const DeviceFlag& flag = kind->flag;
@@ -80,6 +83,7 @@ void GuestFlags::add_to(CLI::App& command) {
   command.add_option("--api-sock", api_sock_,
                      "serve the control socket at PATH, or none (api.socket; default: "
                      "NAME.sock in the runtime folder)");
+  command.add_option("--uart", uart_, "pl011 or 16550, the console UART (console.uart)");
   command
       .add_option("--set", sets_,
                   "set any config key, e.g. --set machine.vcpus=4, after the other flags; "
@@ -104,9 +108,11 @@ Result<std::vector<ConfigOverride>> GuestFlags::overrides() const {
   add("--append", append_, "boot.cmdline", Form::kString);
   add("--vcpus", vcpus_, "machine.vcpus", Form::kGuess);
   add("--memory", memory_, "machine.memory", Form::kString);
+  add("--stop-grace", stop_grace_, "machine.stop_grace", Form::kString);
   add("--console", console_, "console.mode", Form::kString);
   add("--console-log", console_log_, "console.log", Form::kString);
   add("--api-sock", api_sock_, "api.socket", Form::kString);
+  add("--uart", uart_, "console.uart", Form::kString);
   for (const DeviceFlagValues& values : device_flags_) {
     const DeviceFlag& flag = values.kind->flag;
     for (const std::string& entry : values.entries) {

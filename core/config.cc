@@ -38,9 +38,9 @@ constexpr size_t kMaxConfigFileBytes = 1 << 20;
 // Then each device kind's table.
 constexpr std::array<std::string_view, 6> kTopLevelKeys = {"name", "on_reset", "machine",
                                                            "boot", "console",  "api"};
-constexpr std::array<std::string_view, 2> kMachineKeys = {"vcpus", "memory"};
+constexpr std::array<std::string_view, 4> kMachineKeys = {"vcpus", "memory", "pmu", "stop_grace"};
 constexpr std::array<std::string_view, 3> kBootKeys = {"kernel", "initrd", "cmdline"};
-constexpr std::array<std::string_view, 2> kConsoleKeys = {"mode", "log"};
+constexpr std::array<std::string_view, 3> kConsoleKeys = {"mode", "log", "uart"};
 constexpr std::array<std::string_view, 1> kApiKeys = {"socket"};
 
 constexpr std::array<std::pair<std::string_view, std::span<const std::string_view>>, 4> kSections =
@@ -147,7 +147,37 @@ Result<> read_machine(const Section& root, Config::Machine& machine) {
     auto memory = TRY(read_memory(table));
     machine.memory_bytes = memory;
   }
+  machine.pmu = TRY(table.get<bool>("pmu", "a boolean"));
+  if (const toml::node* node = table.find("stop_grace")) {
+    const auto* text = node->as_string();
+    if (text == nullptr) return table.wrong_type("stop_grace", "a duration string such as \"10s\"");
+    machine.stop_grace = parse_duration(text->get());
+    if (!machine.stop_grace || machine.stop_grace->count() == 0) {
+      return table.bad("stop_grace", fmt::format("{} is not a duration above 0 (e.g. \"10s\", "
+                                                 "\"500ms\", \"2m\")",
+                                                 quote_value(text->get())));
+    }
+  }
   return {};
+}
+
+// A grace period is spent waiting for the guest to act on its power button, so it needs
+// one: refused rather than added unasked, so that the device tree holds only what the config
+// names.
+Result<> check_stop_grace(const Section& root, DeviceKinds kinds, const Config& config) {
+  if (!config.machine.stop_grace) return {};
+  const bool has_button = std::ranges::any_of(
+      config.devices, [](const DeviceEntry& device) { return device.kind->power_button; });
+  if (has_button) return {};
+  std::vector<std::string> tables;
+  for (const DeviceConfigKind* kind : kinds) {
+    if (kind->power_button) tables.push_back(fmt::format("[{}]", kind->table));
+  }
+  auto machine = TRY(root.section("machine", false));
+  return machine->bad("stop_grace",
+                      fmt::format("a stop grace period needs a power button for the guest; add {}",
+                                  tables.empty() ? std::string("one")
+                                                 : fmt::format("{}", fmt::join(tables, " or "))));
 }
 
 Result<> read_console(const Section& root, const std::filesystem::path& source,
@@ -159,6 +189,10 @@ Result<> read_console(const Section& root, const std::filesystem::path& source,
   console.mode = mode.value_or(ConsoleMode::kStdio);
   auto log = TRY(config_detail::read_path(*section, "log", source));
   console.log = log;
+  const auto uart = TRY(config_detail::choice<ConsoleUartKind>(
+      *section, "uart",
+      {{"pl011", ConsoleUartKind::kPl011}, {"16550", ConsoleUartKind::kUart16550}}));
+  console.uart = uart.value_or(ConsoleUartKind::kPl011);
   return {};
 }
 
@@ -307,11 +341,34 @@ Result<Config> parse_config(DeviceKinds kinds, std::string_view text,
   TRY(read_boot(root, source, config.boot));
   TRY(read_api(root, source, config.api));
   TRY(config_detail::read_devices(root, source, kinds, config));
+  TRY(check_stop_grace(root, kinds, config));
   // Files last, so a config mistake wins over a missing file: the kernel and initrd, then
   // the devices' (drive images, share folders).
   TRY(check_boot_files(root, config.boot));
   TRY(config_detail::check_device_files(root, kinds, config));
   return config;
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  double value = 0;
+  const char* end = text.data() + text.size();
+  auto [rest, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || value < 0 || rest == text.data()) return std::nullopt;
+  const std::string_view unit(rest, static_cast<size_t>(end - rest));
+  double milliseconds;
+  if (unit.empty() || unit == "s") {
+    milliseconds = value * 1000;
+  } else if (unit == "ms") {
+    milliseconds = value;
+  } else if (unit == "m") {
+    milliseconds = value * 60'000;
+  } else if (unit == "h") {
+    milliseconds = value * 3'600'000;
+  } else {
+    return std::nullopt;
+  }
+  if (milliseconds > 1e15) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(milliseconds));
 }
 
 Result<Config> load_config(DeviceKinds kinds, const std::filesystem::path& file,

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <any>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -20,6 +21,10 @@ enum class ConsoleMode {
   kNone,   // console device present, output discarded, no input
 };
 
+// The console's UART model: the PL011 (Linux ttyAMA0), as on QEMU's virt machine, or
+// the 16550A (ttyS0).
+enum class ConsoleUartKind { kPl011, kUart16550 };
+
 // A validated guest description. Every path is absolute (resolved against the config
 // file's folder) and every file named here existed and was readable at validation time.
 struct Config {
@@ -29,6 +34,11 @@ struct Config {
   struct Machine {
     uint32_t vcpus = 1;
     uint64_t memory_bytes = 512ull << 20;
+    // `pmu`: a virtual PMU (perf in the guest). Unset: where the host's KVM has one.
+    std::optional<bool> pmu;
+    // `stop_grace`: a stop signal first presses the power button and waits this long for the
+    // guest to power off; none: it stops the VM at once.
+    std::optional<std::chrono::milliseconds> stop_grace;
   } machine;
 
   struct Boot {
@@ -42,6 +52,7 @@ struct Config {
     // `log`: a copy of everything the guest prints, written as it comes (no buffering in
     // petrel), so it holds the console up to the moment petrel was killed.
     std::optional<std::filesystem::path> log;
+    ConsoleUartKind uart = ConsoleUartKind::kPl011;
   } console;
 
   // The devices of the kinds the loader was given (core/device_config.h), in the kinds'
@@ -87,6 +98,9 @@ inline constexpr size_t kMaxSocketPathBytes = 107;       // sockaddr_un's sun_pa
 // above 2^64-1 are BAD_CONFIG (message without a position: the caller adds it). Zero is a
 // size: callers check ranges.
 Result<uint64_t> parse_size(std::string_view text);
+
+// Parses "30", "30s", "500ms", "2m", "1h" (as timeout(1) reads a bare number: seconds).
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 // A key set from the command line, on top of a config file or, in quick mode, instead of
 // one: `--set machine.vcpus=4`, or a flag that stands for a key (`--vcpus 4`). It goes

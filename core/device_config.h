@@ -80,6 +80,8 @@ struct DeviceConfigKind {
   Result<> (*check_files)(const ConfigTable& table, const std::any& settings) = nullptr;
   // Backends outside petrel map guest RAM (vhost-user): then it must be shared memory.
   bool shares_guest_memory = false;
+  // Its device is the machine's power button, which `machine.stop_grace` presses.
+  bool power_button = false;
 };
 
 // The kinds a loader knows, in the order their tables are listed and their devices made.

@@ -30,9 +30,20 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create(std::string name, FailureHa
 
 EventLoop::~EventLoop() { stop(); }
 
+namespace {
+uint32_t epoll_events(EventLoop::Trigger trigger) {
+  switch (trigger) {
+    case EventLoop::Trigger::kLevel: return EPOLLIN;
+    case EventLoop::Trigger::kEdge: return EPOLLIN | EPOLLET;
+    case EventLoop::Trigger::kOneShot: return EPOLLIN | EPOLLONESHOT;
+  }
+  return EPOLLIN;
+}
+}  // namespace
+
 Result<> EventLoop::add(int fd, Handler handler, Trigger trigger) {
   epoll_event event{};
-  event.events = EPOLLIN | (trigger == Trigger::kEdge ? EPOLLET : 0u);
+  event.events = epoll_events(trigger);
   event.data.u64 = handlers_.size();
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) {
     return fail(ExitCode::kDeviceInitializationFailure,
@@ -40,6 +51,19 @@ Result<> EventLoop::add(int fd, Handler handler, Trigger trigger) {
   }
   handlers_.emplace_back(fd, std::move(handler));
   return {};
+}
+
+// handlers_ does not change once the loop runs, so any thread may search it.
+void EventLoop::rearm(int fd) {
+  for (size_t index = 0; index < handlers_.size(); ++index) {
+    if (handlers_[index].first != fd) continue;
+    epoll_event event{};
+    event.events = epoll_events(Trigger::kOneShot);
+    event.data.u64 = index;
+    // ENOENT once the handler asked to stop watching: then there is nothing to rearm.
+    epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &event);
+    return;
+  }
 }
 
 // A loop with nothing to watch would only ever wait for stop(): no thread for it (e.g. a

@@ -33,9 +33,15 @@ class EventLoop {
   ~EventLoop();  // stops and joins
 
   // Before start(): watch `fd` for input. Edge-triggered watches fire once per arrival,
-  // so their handler must drain the fd or have another way back to what is left.
-  enum class Trigger { kLevel, kEdge };
+  // so their handler must drain the fd or have another way back to what is left. A one-shot
+  // watch fires once and then waits, readable or not, until rearm(): for input that is to
+  // stay with its sender until someone has room for it.
+  enum class Trigger { kLevel, kEdge, kOneShot };
   Result<> add(int fd, Handler handler, Trigger trigger = Trigger::kLevel);
+
+  // Watches a one-shot `fd` again; from any thread. Nothing happens for an fd the loop no
+  // longer watches.
+  void rearm(int fd);
 
   void start();
   // Wakes the loop and joins its thread; idempotent, safe before start().

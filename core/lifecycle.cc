@@ -195,6 +195,13 @@ Result<GuestExit> Lifecycle::tear_down(Result<GuestExit> outcome) {
   return outcome;
 }
 
+// Under mutex_, like request_stop(): that keeps the machine alive during the call.
+bool Lifecycle::set_power_button(bool pressed) {
+  std::lock_guard lock(mutex_);
+  if (phase_ != kRunning || machine_ == nullptr) return false;
+  return machine_->set_power_button(pressed);
+}
+
 Result<> Lifecycle::stop() {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return !busy_; });

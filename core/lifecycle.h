@@ -62,6 +62,10 @@ class Machine {
   // Asks a started machine to stop; safe from any thread, returns at once, idempotent.
   // The lifecycle calls it only after start() has returned, sometimes under its own mutex.
   virtual void request_stop() = 0;
+
+  // Holds the guest's power button down or lets it go: false when the machine has none.
+  // Non-blocking and safe from any thread, like request_stop().
+  virtual bool set_power_button(bool /*pressed*/) { return false; }
 };
 
 // Builds machines; the arch layer provides the real one, tests a fake.
@@ -90,6 +94,10 @@ class Lifecycle {
   // Stops a running VM and returns once its vCPU threads and device loops have stopped.
   // On a created but not started VM it discards it. Idempotent.
   Result<> stop();
+
+  // Holds the running guest's power button down or lets it go (a graceful stop asks the guest
+  // to power off this way). False when no VM is running or it has no power button.
+  bool set_power_button(bool pressed);
 
   LifecyclePhase phase() const;
   PublicState state() const { return public_state(phase()); }

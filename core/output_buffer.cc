@@ -6,26 +6,17 @@
 
 #include <cerrno>
 
+#include "core/interrupting_signal.h"
+
 namespace petrel {
 
 namespace {
-// Interrupts the writer's blocked write() when its reader is given up on. No SA_RESTART,
-// and the handler does nothing: the EINTR is the point.
+// Interrupts the writer's blocked write() when its reader is given up on.
 constexpr int kWakeSignal = SIGUSR2;
-
-void install_wake_handler() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction action {};
-    action.sa_handler = [](int) {};
-    sigemptyset(&action.sa_mask);
-    sigaction(kWakeSignal, &action, nullptr);
-  });
-}
 }  // namespace
 
 OutputBuffer::OutputBuffer(int fd, size_t limit) : fd_(fd), limit_(limit) {
-  install_wake_handler();
+  install_interrupting_handler(kWakeSignal);
   writer_ = std::thread([this] { drain(); });
   std::lock_guard lock(mutex_);
   writer_handle_ = writer_.native_handle();

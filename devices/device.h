@@ -51,6 +51,14 @@ class WallClockTimer {
   virtual void cancel() = 0;
 };
 
+// A button the machine presses for the guest: the power button, which asks the guest to shut
+// down. Held down by set_pressed(true) until set_pressed(false); safe from any thread.
+class PowerButton {
+ public:
+  virtual ~PowerButton() = default;
+  virtual void set_pressed(bool pressed) = 0;
+};
+
 // What a device tells the guest about itself, with no word of how the platform says it:
 // the arch layer turns it into a device-tree node (arm64) or whatever else its guests read.
 struct DeviceResources {
@@ -64,9 +72,22 @@ struct DeviceResources {
     enum class Trigger { kLevelHigh, kEdgeRising } trigger;
   };
   std::optional<Interrupt> interrupt;
-  // An AMBA primecell: the binding wants the platform's bus clock as "apb_pclk".
-  bool bus_clock = false;
+  // The clock inputs the binding names ("clock-names"), each fed by the platform's one
+  // fixed clock: an AMBA primecell wants its bus clock as "apb_pclk", a PL011 its baud
+  // clock "uartclk" first.
+  std::vector<std::string> clocks;
   std::vector<std::string> flags;  // properties without a value, e.g. "dma-coherent"
+  // A node that belongs with the device, beside it: the `gpio-keys` node saying what a GPIO
+  // controller's lines are wired to. Its `references` point at this device, <&device cells>,
+  // so that the device's own node gets a label (a phandle) when any companion refers to it.
+  struct Companion {
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> strings;  // "compatible", "label"
+    std::vector<std::pair<std::string, uint32_t>> values;
+    std::vector<std::pair<std::string, std::vector<uint32_t>>> references;
+    std::vector<Companion> children;
+  };
+  std::vector<Companion> companions;
 };
 
 // A device reached through guest MMIO. It owns its register window and its interrupt,

@@ -36,6 +36,10 @@ struct DeviceSetup {
   // (`petrel dtb`), where no virtio factory is called.
   const GuestMemory* memory;
   const MachineHooks& hooks;
+  // A platform kind whose window comes with an interrupt: the platform's number for it (on
+  // arm64 the GIC SPI) and the line the device drives; null for the others.
+  InterruptLine* interrupt = nullptr;
+  uint32_t interrupt_line = 0;
 
   template <typename Settings>
   const Settings& settings() const {

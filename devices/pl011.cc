@@ -283,7 +283,7 @@ DeviceResources Pl011::resources() const {
           .mmio = mmio_range(),
           .compatible = {"arm,pl011", "arm,primecell"},
           .interrupt = {{spi_, DeviceResources::Interrupt::Trigger::kLevelHigh}},
-          .bus_clock = true};
+          .clocks = {"uartclk", "apb_pclk"}};
 }
 
 }  // namespace petrel

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <span>
 
-#include "devices/device.h"
+#include "devices/console_uart.h"
 
 namespace petrel {
 
@@ -17,14 +17,8 @@ namespace petrel {
 // arrive through receive() into the receive FIFO: 32 bytes with LCR_H.FEN set, a one-byte
 // holding register without. No byte is ever lost to an overrun: receive() takes only what
 // fits, and the rest waits with the caller.
-class Pl011 final : public MmioDevice {
+class Pl011 final : public ConsoleUart {
  public:
-  using Output = std::function<void(std::span<const uint8_t>)>;
-  // Called when input_room() turns from zero to non-zero, on the thread of the guest access
-  // that made room and without the device's lock held (it may call receive()). Keep it
-  // cheap: it runs on a vCPU thread.
-  using InputReady = std::function<void()>;
-
   static constexpr uint64_t kWindowBytes = 0x1000;
   static constexpr size_t kFifoDepth = 32;  // r1p5; Linux sizes its FIFO by the revision ID
 
@@ -41,13 +35,13 @@ class Pl011 final : public MmioDevice {
   // (CR.UARTEN or CR.RXE clear) or hears only itself (CR.LBE), else up to the FIFO's
   // free room. Returns how many bytes
   // were taken; the caller keeps the rest.
-  size_t receive(std::span<const uint8_t> bytes);
+  size_t receive(std::span<const uint8_t> bytes) override;
 
   // How many bytes to offer now: the FIFO's free room while the guest listens, that is with
   // the receiver on and a receive interrupt (RXIM or RTIM) unmasked; else 0. Stricter than
   // receive() on purpose: Linux discards whatever the FIFO holds when it opens the port
   // (pl011_startup drains it before unmasking), and masks the receive interrupts to throttle.
-  size_t input_room() const;
+  size_t input_room() const override;
 
   uint32_t spi() const { return spi_; }
 

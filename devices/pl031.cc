@@ -124,7 +124,7 @@ DeviceResources Pl031::resources() const {
           .mmio = mmio_range(),
           .compatible = {"arm,pl031", "arm,primecell"},
           .interrupt = {{spi_, DeviceResources::Interrupt::Trigger::kLevelHigh}},
-          .bus_clock = true};
+          .clocks = {"apb_pclk"}};
 }
 
 }  // namespace petrel

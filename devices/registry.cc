@@ -3,6 +3,7 @@
 #include <array>
 #include <vector>
 
+#include "devices/pl061.h"
 #include "devices/test_exit.h"
 #include "devices/virtio_block.h"
 #include "devices/virtio_fs.h"
@@ -20,6 +21,7 @@ constexpr std::array kTypes = {
     &virtio::kRngType,    // [rng]
     &virtio::kShareType,  // [[share]]
     &kTestExitType,       // [test_exit]
+    &kPowerButtonType,    // [power_button]
 };
 
 }  // namespace

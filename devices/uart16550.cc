@@ -37,18 +37,28 @@ constexpr uint8_t kLsrTransmitterEmpty = 0x40;
 constexpr uint8_t kMsrLinesUp = 0xb0;
 }  // namespace
 
-Uart16550::Uart16550(uint64_t base, uint32_t spi, InterruptLine& irq, Output output)
-    : base_(base), spi_(spi), irq_(irq), output_(std::move(output)) {}
+Uart16550::Uart16550(uint64_t base, uint32_t spi, InterruptLine& irq, Output output,
+                     InputReady input_ready)
+    : base_(base),
+      spi_(spi),
+      irq_(irq),
+      output_(std::move(output)),
+      input_ready_(std::move(input_ready)) {}
 
 void Uart16550::mmio_read(uint64_t offset, std::span<uint8_t> data) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  const size_t room_before = input_room_locked();
   // Only byte registers exist; a wider access reads the addressed byte, zero-extended.
   store_le_any(data, read_register(offset));
   update_interrupt();
+  const bool room_opened = room_before == 0 && input_room_locked() > 0;
+  lock.unlock();
+  if (room_opened && input_ready_) input_ready_();
 }
 
 void Uart16550::mmio_write(uint64_t offset, std::span<const uint8_t> data) {
   std::unique_lock lock(mutex_);
+  const size_t room_before = input_room_locked();
   const uint8_t value = static_cast<uint8_t>(load_le_any(data));
   if (offset == kRbrThrDll && !(lcr_ & kLcrDivisorLatch)) {
     if (mcr_ & kMcrLoopback) {
@@ -63,6 +73,9 @@ void Uart16550::mmio_write(uint64_t offset, std::span<const uint8_t> data) {
     write_register(offset, value);
   }
   update_interrupt();
+  const bool room_opened = room_before == 0 && input_room_locked() > 0;
+  lock.unlock();
+  if (room_opened && input_ready_) input_ready_();
 }
 
 uint8_t Uart16550::read_register(uint64_t offset) {
@@ -152,6 +165,17 @@ size_t Uart16550::receive(std::span<const uint8_t> bytes) {
   }
   update_interrupt();
   return accepted;
+}
+
+size_t Uart16550::input_room() const {
+  std::lock_guard lock(mutex_);
+  return input_room_locked();
+}
+
+size_t Uart16550::input_room_locked() const {
+  if (!(ier_ & kIerReceivedData) || (mcr_ & kMcrLoopback)) return 0;
+  const size_t depth = fifo_enabled_ ? kFifoDepth : 1;
+  return rx_.size() >= depth ? 0 : depth - rx_.size();
 }
 
 DeviceResources Uart16550::resources() const {

@@ -77,23 +77,35 @@ void read_config_bytes(std::span<const uint8_t> config, uint64_t offset, std::sp
 }
 
 // What the device sees while serving: pops that re-arm notifications when a queue runs
-// dry, and a record of which queues it returned chains to.
+// dry, a budget of chains per queue and turn, and a record of which queues it returned
+// chains to and which it left with chains to go.
 class MmioTransport::Access final : public QueueAccess {
  public:
   explicit Access(MmioTransport& transport)
-      : transport_(transport), touched_(transport.queues_.size(), false) {}
+      : transport_(transport),
+        touched_(transport.queues_.size(), false),
+        unfinished_(transport.queues_.size(), false),
+        popped_(transport.queues_.size(), 0) {}
 
   std::optional<DescriptorChain> pop(size_t queue) override {
     if (transport_.broken_ || queue >= transport_.queues_.size()) return std::nullopt;
     Virtqueue& q = transport_.queues_[queue];
     if (!q.ready) return std::nullopt;
+    if (popped_[queue] == kChainsPerTurn) {
+      // The rest on a later turn, after whatever else the loop has to serve.
+      unfinished_[queue] = true;
+      return std::nullopt;
+    }
     for (;;) {
       auto chain = q.pop();
       if (!chain) {
         transport_.mark_broken(fmt::format("queue {}: {}", queue, chain.error().message));
         return std::nullopt;
       }
-      if (*chain) return std::move(**chain);
+      if (*chain) {
+        ++popped_[queue];
+        return std::move(**chain);
+      }
       // Empty: ask for a notification, then look again in case the driver added a chain
       // while it still believed the device was busy.
       if (!q.arm_notification()) return std::nullopt;
@@ -111,11 +123,14 @@ class MmioTransport::Access final : public QueueAccess {
   void interrupt_driver() override { interrupt_ = true; }
 
   const std::vector<bool>& touched() const { return touched_; }
+  const std::vector<bool>& unfinished() const { return unfinished_; }
   bool interrupt() const { return interrupt_; }
 
  private:
   MmioTransport& transport_;
   std::vector<bool> touched_;
+  std::vector<bool> unfinished_;
+  std::vector<size_t> popped_;
   bool interrupt_ = false;
 };
 
@@ -131,6 +146,11 @@ Result<std::shared_ptr<MmioTransport>> MmioTransport::create(
                   fmt::format("{}: eventfd: {}", transport->name_, strerror(errno)));
     }
     transport->notify_fds_.push_back(std::move(fd));
+  }
+  transport->start_fd_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!transport->start_fd_) {
+    return fail(ExitCode::kDeviceInitializationFailure,
+                fmt::format("{}: eventfd: {}", transport->name_, strerror(errno)));
   }
   return transport;
 }
@@ -176,6 +196,16 @@ Result<> MmioTransport::attach(EventLoop& loop) {
     };
     TRY(loop.add(fd, std::move(handler)));
   }
+  if (waits_on_backend()) {
+    const int fd = start_fd_.get();
+    auto handler = [this, fd] {
+      uint64_t count = 0;
+      if (::read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN) return false;
+      start_backend();
+      return true;
+    };
+    TRY(loop.add(fd, std::move(handler)));
+  }
   const std::vector<int> fds = device_->watched_fds();
   for (size_t i = 0; i < fds.size(); ++i) {
     auto handler = [this, i] {
@@ -196,7 +226,7 @@ void MmioTransport::serve_queue(size_t queue) {
   if (!live_ || broken_ || queue >= queues_.size()) return;
   Access access(*this);
   device_->serve(queue, access);
-  finish_serving(access.touched(), access.interrupt());
+  finish_serving(access);
 }
 
 void MmioTransport::serve_fd(size_t index) {
@@ -204,13 +234,16 @@ void MmioTransport::serve_fd(size_t index) {
   if (!live_ || broken_) return;
   Access access(*this);
   device_->serve_fd(index, access);
-  finish_serving(access.touched(), access.interrupt());
+  finish_serving(access);
 }
 
-void MmioTransport::finish_serving(const std::vector<bool>& touched, bool wanted) {
+void MmioTransport::finish_serving(const Access& access) {
+  bool wanted = access.interrupt();
   for (size_t i = 0; i < queues_.size(); ++i) {
     // Every touched queue is asked, so each one's batch bookkeeping stays current.
-    if (touched[i] && queues_[i].needs_interrupt()) wanted = true;
+    if (access.touched()[i] && queues_[i].needs_interrupt()) wanted = true;
+    // A queue whose budget ran out is notified again: the loop comes back to it.
+    if (access.unfinished()[i]) signal_eventfd(notify_fds_[i].get());
   }
   if (wanted) raise(kInterruptUsedBuffer);
 }
@@ -388,12 +421,36 @@ void MmioTransport::activate() {
     rings.push_back({static_cast<uint32_t>(i), q.size(), q.desc_table, q.avail_ring, q.used_ring,
                      notify_fds_[i].get()});
   }
-  auto started = device_->rings_served_elsewhere() ? device_->start_rings(driver_features_, rings)
-                                                   : device_->activate(driver_features_);
-  if (!started) {
+  if (waits_on_backend()) {
+    // The backend's round trips run on the device's loop (start_backend), not here on the
+    // vCPU: the driver goes on, and its kicks wait in the kick eventfds the backend gets.
+    pending_start_ = PendingStart{driver_features_, std::move(rings)};
+    signal_eventfd(start_fd_.get());
+    return;
+  }
+  if (auto started = device_->activate(driver_features_); !started) {
     mark_broken(started.error().message);
     return;
   }
+  go_live();
+}
+
+void MmioTransport::start_backend() {
+  std::lock_guard lock(queue_mutex_);
+  if (!pending_start_) return;
+  const PendingStart start = std::move(*pending_start_);
+  pending_start_.reset();
+  if (broken_) return;
+  if (auto started = device_->start_rings(start.features, start.rings); !started) {
+    // What the backend was given so far is taken back by the driver's reset.
+    live_ = true;
+    mark_broken(started.error().message);
+    return;
+  }
+  go_live();
+}
+
+void MmioTransport::go_live() {
   live_ = true;
   // Serve anything the driver queued before DRIVER_OK, and the device's own fds.
   for (size_t i = 0; i < notify_fds_.size(); ++i) {
@@ -405,6 +462,7 @@ void MmioTransport::reset() {
   std::lock_guard lock(queue_mutex_);
   if (live_) device_->reset();
   live_ = false;
+  pending_start_.reset();
   broken_ = false;
   for (Virtqueue& q : queues_) q.reset();
   driver_features_ = 0;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ class MmioTransport final : public MmioDevice {
  public:
   static constexpr uint64_t kWindowBytes = 0x200;
   static constexpr uint64_t kQueueNotifyOffset = 0x50;
+  // Chains served per queue and turn of its loop. A driver that keeps a queue full
+  // (vCPUs adding while the loop serves) would otherwise hold the loop, and the console
+  // input and other devices it serves, for as long as it likes.
+  static constexpr size_t kChainsPerTurn = 64;
 
   // `memory` may be null for a transport that only describes itself (`petrel dtb`).
   static Result<std::shared_ptr<MmioTransport>> create(uint64_t base, uint32_t spi,
@@ -47,10 +52,19 @@ class MmioTransport final : public MmioDevice {
   // Watches the notify eventfds and the device's own fds on `loop` (before it starts).
   Result<> attach(EventLoop& loop);
 
-  // Serves `queue` now, as its notify eventfd firing does (tests call it directly).
+  // Serves `queue` now, as its notify eventfd firing does (tests call it directly): at
+  // most kChainsPerTurn chains, then the queue's eventfd is signalled again.
   void serve_queue(size_t queue);
   // The same for the device's own fd number `index` of its watched_fds().
   void serve_fd(size_t index);
+  // Hands the rings of a driver's DRIVER_OK to a device whose rings a backend serves (the
+  // vhost-user round trips), as the start eventfd firing does on the device's loop: that
+  // way a slow or stalled backend holds up its loop, never the vCPU that wrote the status.
+  // Tests call it directly.
+  void start_backend();
+  // Whether the device's rings are served by another process (vhost-user), whose answers
+  // its loop waits for.
+  bool waits_on_backend() const { return device_->rings_served_elsewhere(); }
 
   uint32_t device_type() const { return device_->device_type(); }
   uint32_t status() const { return status_.load(); }
@@ -67,10 +81,13 @@ class MmioTransport final : public MmioDevice {
   void write_register(uint64_t offset, uint32_t value);
   void write_status(uint32_t value);
   void activate();
+  // With queue_mutex_ held: the device serves from now on.
+  void go_live();
   void reset();
-  // With queue_mutex_ held: interrupts the driver for queues whose used ring moved.
-  // `wanted`: the device asked for an interrupt itself (its rings are served elsewhere).
-  void finish_serving(const std::vector<bool>& touched, bool wanted);
+  // With queue_mutex_ held: interrupts the driver for queues whose used ring moved (or
+  // when the device asked for it: its rings are served elsewhere), and notifies again the
+  // queues left with chains to go.
+  void finish_serving(const Access& access);
   void mark_broken(std::string_view why);
   void raise(uint32_t cause);
   Virtqueue* selected_queue();
@@ -82,6 +99,8 @@ class MmioTransport final : public MmioDevice {
   const GuestMemory* memory_;
   std::unique_ptr<EdgeInterrupt> interrupt_;
   std::vector<UniqueFd> notify_fds_;
+  // Signalled by DRIVER_OK when the device waits on a backend: start_backend() runs then.
+  UniqueFd start_fd_;
 
   // Register state, written by vCPU threads.
   std::mutex mutex_;
@@ -98,6 +117,13 @@ class MmioTransport final : public MmioDevice {
   std::vector<Virtqueue> queues_;
   bool live_ = false;
   bool broken_ = false;
+  // DRIVER_OK's rings, until the device's loop hands them to the backend (or a reset
+  // drops them).
+  struct PendingStart {
+    uint64_t features;
+    std::vector<RingLayout> rings;
+  };
+  std::optional<PendingStart> pending_start_;
 };
 
 }  // namespace petrel::virtio

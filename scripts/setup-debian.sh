@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything petrel's build and tests need from Debian 12's packages: the native
 # toolchain and libraries, the arm64 cross toolchain with arm64 libfdt for the static
-# binary, and QEMU for the emulated arm64 KVM host. Safe to run again: apt skips what
-# is there. Needs root (or sudo).
+# binary, QEMU for the emulated arm64 KVM host, and clang for the sanitizer and fuzz
+# builds. Safe to run again: apt skips what is there. Needs root (or sudo).
 set -euo pipefail
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -26,6 +26,9 @@ packages=(
   # tests' emulated host gets the arm64 build of it from tests/nested/fetch-artifacts.sh.
   qemu-system-common
   e2fsprogs  # mkfs.ext4 -d: the nested tests' ext4 root file system image
+  # scripts/sanitize-and-fuzz.sh: clang 19 (14 cannot compile libstdc++ 12's <expected>) with
+  # its sanitizer and libFuzzer runtimes, and llvm-symbolizer for readable reports.
+  clang-19 libclang-rt-19-dev llvm-19
 )
 
 missing=()

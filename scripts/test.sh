@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: install dependencies, build both
-# trees, run the unit tests, then the nested KVM tests (real arm64 KVM inside an
-# emulated arm64 host), the demo with scripted input (scripts/demo-check.sh), then the
-# benchmark's smoke mode (bench/run.sh --smoke). Extra arguments select nested cases by name.
+# trees, run the unit tests, the sanitizer builds and fuzzers (scripts/sanitize-and-fuzz.sh),
+# then the nested KVM tests (real arm64 KVM inside an emulated arm64 host), the demo with
+# scripted input (scripts/demo-check.sh), then the benchmark's smoke mode
+# (bench/run.sh --smoke). Extra arguments select nested cases by name.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -11,6 +12,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 echo "== unit tests"
 "$root/build/native/unit_tests"
+
+echo "== sanitizers and fuzzing"
+"$root/scripts/sanitize-and-fuzz.sh"
 
 echo "== nested KVM tests"
 "$root/tests/nested/run.sh" "$root/build/arm64/petrel" "$@"

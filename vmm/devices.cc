@@ -50,17 +50,23 @@ Result<std::vector<std::unique_ptr<virtio::VirtioDevice>>> make_virtio_devices(
 
 Result<std::vector<std::shared_ptr<MmioDevice>>> make_platform_devices(const Config& config,
                                                                        const PlatformPlace& place,
+                                                                       const PlatformLine& line,
                                                                        const MachineHooks& hooks) {
   std::vector<std::shared_ptr<MmioDevice>> devices;
   for (const DeviceEntry& entry : config.devices) {
     const DeviceType& type = type_of(entry);
     if (type.make_platform == nullptr) continue;
-    const std::optional<uint64_t> base = place(entry.kind->table);
-    if (!base) {
+    const std::optional<PlatformWindow> window = place(entry.kind->table);
+    if (!window) {
       return fail(ExitCode::kBadConfig,
                   fmt::format("{}: this machine has no place for the device", entry.kind->table));
     }
-    devices.push_back(type.make_platform({config, entry, nullptr, hooks}, *base));
+    DeviceSetup setup{config, entry, nullptr, hooks};
+    if (window->interrupt) {
+      setup.interrupt = &line(*window->interrupt);
+      setup.interrupt_line = *window->interrupt;
+    }
+    devices.push_back(type.make_platform(setup, window->base));
   }
   return devices;
 }

@@ -21,11 +21,19 @@ namespace petrel::vmm {
 Result<std::vector<std::unique_ptr<virtio::VirtioDevice>>> make_virtio_devices(
     const Config& config, const GuestMemory* memory, const MachineHooks& hooks);
 
-// The platform devices a config asks for, each at the base `place` gives its kind's table
-// (the arch's address map): BAD_CONFIG if the arch has no place for it.
-using PlatformPlace = std::function<std::optional<uint64_t>(std::string_view table)>;
+// The platform devices a config asks for, each in the window `place` gives its kind's table
+// (the arch's address map): BAD_CONFIG if the arch has no place for it. A window with an
+// interrupt comes with the level-triggered line `line` gives for it, which must outlive the
+// device.
+struct PlatformWindow {
+  uint64_t base = 0;
+  std::optional<uint32_t> interrupt;  // the platform's number for it (on arm64 the GIC SPI)
+};
+using PlatformPlace = std::function<std::optional<PlatformWindow>(std::string_view table)>;
+using PlatformLine = std::function<InterruptLine&(uint32_t interrupt)>;
 Result<std::vector<std::shared_ptr<MmioDevice>>> make_platform_devices(const Config& config,
                                                                        const PlatformPlace& place,
+                                                                       const PlatformLine& line,
                                                                        const MachineHooks& hooks);
 
 }  // namespace petrel::vmm

@@ -6,7 +6,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "devices/pl011.h"
 #include "devices/pl031.h"
+#include "devices/uart16550.h"
 #include "vmm/devices.h"
 
 namespace petrel::arm64 {
@@ -46,13 +48,32 @@ Result<std::unique_ptr<Board>> Board::build(const Config& config, BoardWiring wi
   board->bus_.reserve(gic_redistributor_range(config.machine.vcpus), "GIC redistributors");
   board->bus_.reserve(ram_range(config), "RAM");
 
-  board->console_ = std::make_shared<Uart16550>(kUartBase, kUartSpi, board->own(lines(kUartSpi)),
-                                                std::move(wiring.console_output));
+  if (config.console.uart == ConsoleUartKind::kPl011) {
+    board->console_ = std::make_shared<Pl011>(kPl011Base, kPl011Spi, board->own(lines(kPl011Spi)),
+                                              std::move(wiring.console_output),
+                                              std::move(wiring.console_input_ready));
+  } else {
+    board->console_ = std::make_shared<Uart16550>(
+        kUart16550Base, kUart16550Spi, board->own(lines(kUart16550Spi)),
+        std::move(wiring.console_output), std::move(wiring.console_input_ready));
+  }
   TRY(board->bus_.add(board->console_));
   auto rtc = std::make_shared<Pl031>(kRtcBase, kRtcSpi, board->own(lines(kRtcSpi)));
   TRY(board->bus_.add(std::move(rtc)));
-  auto platform = TRY(vmm::make_platform_devices(config, platform_device_base, wiring.hooks));
-  for (auto& device : platform) TRY(board->bus_.add(std::move(device)));
+  auto place = [](std::string_view table) -> std::optional<vmm::PlatformWindow> {
+    const std::optional<uint64_t> base = platform_device_base(table);
+    if (!base) return std::nullopt;
+    return vmm::PlatformWindow{*base, platform_device_spi(table)};
+  };
+  auto line = [&](uint32_t spi) -> InterruptLine& { return board->own(lines(spi)); };
+  auto platform = TRY(vmm::make_platform_devices(config, place, line, wiring.hooks));
+  for (auto& device : platform) {
+    // The machine presses the first power button there is (there is one kind of them).
+    if (auto* button = dynamic_cast<PowerButton*>(device.get()); button && !board->power_button_) {
+      board->power_button_ = std::shared_ptr<PowerButton>(device, button);
+    }
+    TRY(board->bus_.add(std::move(device)));
+  }
 
   auto devices = TRY(vmm::make_virtio_devices(config, wiring.memory, wiring.hooks));
   if (devices.size() > kVirtioMaxDevices) {
@@ -77,14 +98,15 @@ Result<std::unique_ptr<Board>> Board::build(const Config& config, BoardWiring wi
 }
 
 Result<std::vector<uint8_t>> Board::device_tree(const Config& config, const BootPlan& plan,
-                                                std::span<const uint64_t> mpidrs,
-                                                GicVersion gic) const {
+                                                std::span<const uint64_t> mpidrs, GicVersion gic,
+                                                bool pmu) const {
   FdtDescription description;
   description.vcpu_mpidrs = mpidrs;
   description.ram = ram_range(config);
   description.cmdline = config.boot.cmdline;
   description.initrd = plan.layout.initrd;
   description.gic = gic;
+  description.pmu = pmu;
   description.devices = bus_.devices();
   description.console = console_.get();
   return build_device_tree(description);

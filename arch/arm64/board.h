@@ -10,9 +10,9 @@
 #include "arch/arm64/image.h"
 #include "arch/arm64/layout.h"
 #include "core/config.h"
+#include "devices/console_uart.h"
 #include "devices/device_type.h"
 #include "devices/mmio_bus.h"
-#include "devices/uart16550.h"
 #include "devices/virtio_mmio.h"
 
 namespace petrel::arm64 {
@@ -36,7 +36,9 @@ struct BoardWiring {
   std::function<std::unique_ptr<InterruptLine>(uint32_t spi)> lines;
   // The edge-triggered interrupt for a given SPI (virtio devices).
   std::function<Result<std::unique_ptr<EdgeInterrupt>>(uint32_t spi)> edges;
-  Uart16550::Output console_output;
+  ConsoleUart::Output console_output;
+  // The console UART has room for input again (ConsoleUart::InputReady).
+  ConsoleUart::InputReady console_input_ready;
   // What the machine offers its devices (the test-exit device ends the run through it);
   // hooks that do nothing when the board is only described.
   MachineHooks hooks;
@@ -49,13 +51,17 @@ class Board {
   static Result<std::unique_ptr<Board>> build(const Config& config, BoardWiring wiring);
 
   const MmioBus& bus() const { return bus_; }
-  Uart16550& console() const { return *console_; }
+  ConsoleUart& console() const { return *console_; }
+  // The power button a platform device provides ([power_button]), or null.
+  PowerButton* power_button() const { return power_button_.get(); }
   const std::vector<std::shared_ptr<virtio::MmioTransport>>& virtio_devices() const {
     return virtio_;
   }
 
+  // `pmu`: the vCPUs have a PMUv3 (Vcpu::init_pmu), which the tree then describes.
   Result<std::vector<uint8_t>> device_tree(const Config& config, const BootPlan& plan,
-                                           std::span<const uint64_t> mpidrs, GicVersion gic) const;
+                                           std::span<const uint64_t> mpidrs, GicVersion gic,
+                                           bool pmu = false) const;
 
  private:
   Board() = default;
@@ -64,7 +70,8 @@ class Board {
   // Lines outlive the devices that hold references to them: declared first.
   std::vector<std::unique_ptr<InterruptLine>> lines_;
   MmioBus bus_;
-  std::shared_ptr<Uart16550> console_;
+  std::shared_ptr<ConsoleUart> console_;
+  std::shared_ptr<PowerButton> power_button_;
   std::vector<std::shared_ptr<virtio::MmioTransport>> virtio_;
 };
 

@@ -24,7 +24,8 @@ Result<std::vector<uint8_t>> arch::describe_machine(const Config& config) {
   const auto board = TRY(arm64::Board::build(config, std::move(wiring)));
   std::vector<uint64_t> mpidrs;
   for (uint32_t i = 0; i < config.machine.vcpus; ++i) mpidrs.push_back(arm64::default_mpidr(i));
-  return board->device_tree(config, plan, mpidrs, arm64::host_gic_version());
+  return board->device_tree(config, plan, mpidrs, arm64::host_gic_version(),
+                            arm64::guest_pmu(config, arm64::host_has_pmu()));
 }
 
 }  // namespace petrel

@@ -23,8 +23,10 @@ constexpr uint32_t kApbClockHz = 24'000'000;
 constexpr uint32_t kTimerPpis[] = {13, 14, 11, 10};
 
 // A device's node from its resources, in one fixed order: compatible, reg, the binding's
-// own values, interrupts, clocks, flags. Device interrupt lines are GIC SPIs.
-void describe_device(FdtWriter& fdt, const DeviceResources& device, uint32_t clock_phandle) {
+// own values, interrupts, clocks, flags, and its phandle if other nodes refer to it. Device
+// interrupt lines are GIC SPIs.
+void describe_device(FdtWriter& fdt, const DeviceResources& device, uint32_t clock_phandle,
+                     std::optional<uint32_t> phandle) {
   fdt.begin_node(device_node_name(device));
   std::vector<std::string_view> compatible(device.compatible.begin(), device.compatible.end());
   fdt.property_strings("compatible", compatible);
@@ -36,11 +38,34 @@ void describe_device(FdtWriter& fdt, const DeviceResources& device, uint32_t clo
         device.interrupt->trigger == Trigger::kEdgeRising ? kIrqEdgeRising : kIrqLevelHigh;
     fdt.property_cells("interrupts", {kGicSpi, device.interrupt->line, flags});
   }
-  if (device.bus_clock) {
-    fdt.property_u32("clocks", clock_phandle);
-    fdt.property_string("clock-names", "apb_pclk");
+  if (!device.clocks.empty()) {
+    fdt.property_cells("clocks", std::vector<uint32_t>(device.clocks.size(), clock_phandle));
+    std::vector<std::string_view> names(device.clocks.begin(), device.clocks.end());
+    fdt.property_strings("clock-names", names);
   }
   for (const std::string& flag : device.flags) fdt.property_empty(flag);
+  if (phandle) fdt.property_u32("phandle", *phandle);
+  fdt.end_node();
+}
+
+bool refers_to_device(std::span<const DeviceResources::Companion> nodes) {
+  return std::ranges::any_of(nodes, [](const DeviceResources::Companion& node) {
+    return !node.references.empty() || refers_to_device(node.children);
+  });
+}
+
+// A node that belongs with a device (gpio-keys), its references pointing at the device.
+void describe_companion(FdtWriter& fdt, const DeviceResources::Companion& node,
+                        uint32_t device_phandle) {
+  fdt.begin_node(node.name);
+  for (const auto& [name, value] : node.strings) fdt.property_string(name, value);
+  for (const auto& [name, value] : node.values) fdt.property_u32(name, value);
+  for (const auto& [name, cells] : node.references) {
+    std::vector<uint32_t> value{device_phandle};
+    value.insert(value.end(), cells.begin(), cells.end());
+    fdt.property_cells(name, value);
+  }
+  for (const auto& child : node.children) describe_companion(fdt, child, device_phandle);
   fdt.end_node();
 }
 
@@ -106,19 +131,30 @@ void describe_gic(FdtWriter& fdt, const FdtDescription& description, uint32_t ph
   fdt.end_node();
 }
 
+// GICv2 PPIs name the CPUs they reach in bits 8..15 of the flags cell.
+uint32_t ppi_cpu_mask(const FdtDescription& description) {
+  if (description.gic != GicVersion::kV2) return 0;
+  const size_t cpus = std::min<size_t>(description.vcpu_mpidrs.size(), 8);
+  return static_cast<uint32_t>(((1u << cpus) - 1) << 8);
+}
+
 void describe_timer(FdtWriter& fdt, const FdtDescription& description) {
-  uint32_t flags = kIrqLevelHigh;
-  if (description.gic == GicVersion::kV2) {
-    // GICv2 PPIs name the CPUs they reach in bits 8..15; the timer is active-low there.
-    const size_t cpus = std::min<size_t>(description.vcpu_mpidrs.size(), 8);
-    flags = static_cast<uint32_t>(((1u << cpus) - 1) << 8) | kIrqLevelLow;
-  }
+  // The timer is active-low on GICv2 hosts.
+  const uint32_t flags = ppi_cpu_mask(description) |
+                         (description.gic == GicVersion::kV2 ? kIrqLevelLow : kIrqLevelHigh);
   std::vector<uint32_t> cells;
   for (uint32_t ppi : kTimerPpis) cells.insert(cells.end(), {kGicPpi, ppi, flags});
   fdt.begin_node("timer");
   fdt.property_string("compatible", "arm,armv8-timer");
   fdt.property_empty("always-on");
   fdt.property_cells("interrupts", cells);
+  fdt.end_node();
+}
+
+void describe_pmu(FdtWriter& fdt, const FdtDescription& description) {
+  fdt.begin_node("pmu");
+  fdt.property_string("compatible", "arm,armv8-pmuv3");
+  fdt.property_cells("interrupts", {kGicPpi, kPmuPpi, ppi_cpu_mask(description) | kIrqLevelHigh});
   fdt.end_node();
 }
 
@@ -167,11 +203,19 @@ Result<std::vector<uint8_t>> build_device_tree(const FdtDescription& description
   describe_chosen(fdt, description);
   describe_gic(fdt, description, gic_phandle);
   describe_timer(fdt, description);
+  if (description.pmu) describe_pmu(fdt, description);
   describe_apb_clock(fdt, clock_phandle);
   describe_psci(fdt);
 
   for (const auto& device : description.devices) {
-    describe_device(fdt, device->resources(), clock_phandle);
+    const DeviceResources resources = device->resources();
+    // Allocated only for a device something refers to, so that other trees stay as they were.
+    std::optional<uint32_t> phandle;
+    if (refers_to_device(resources.companions)) phandle = fdt.allocate_phandle();
+    describe_device(fdt, resources, clock_phandle, phandle);
+    for (const auto& companion : resources.companions) {
+      describe_companion(fdt, companion, phandle.value_or(0));
+    }
   }
   fdt.end_node();
 

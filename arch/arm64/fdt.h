@@ -21,9 +21,14 @@ struct FdtDescription {
   std::string cmdline;
   std::optional<AddressRange> initrd;
   GicVersion gic = GicVersion::kV3;
+  bool pmu = false;  // a PMUv3 node, its overflow interrupt on PPI kPmuPpi
   std::span<const std::shared_ptr<MmioDevice>> devices;  // sorted by address
   const MmioDevice* console = nullptr;                   // for /chosen/stdout-path
 };
+
+// The PMU's overflow interrupt: PPI 7 (INTID 23), where QEMU's virt machine has it.
+inline constexpr uint32_t kPmuPpi = 7;
+inline constexpr uint32_t kPmuIntid = 16 + kPmuPpi;
 
 // The device tree the guest boots with: root, cpus, memory, chosen, interrupt
 // controller, timer, clock, psci, then every device in address order, each writing its

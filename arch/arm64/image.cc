@@ -91,7 +91,8 @@ Result<KernelImage> read_compressed_header(GzipReader& reader, const std::filesy
 Result<> check_compressed_rest(GzipReader& reader, KernelImage& image,
                                const std::filesystem::path& path) {
   std::vector<uint8_t> scratch(1 << 20);
-  while (!reader.finished()) {
+  // Checked at least once: reading the header may have ended the stream already.
+  do {
     auto got = reader.read(scratch);
     if (!got) return std::unexpected(load_error(path, got.error().message));
     if (reader.produced() > image.image_size) {
@@ -99,7 +100,7 @@ Result<> check_compressed_rest(GzipReader& reader, KernelImage& image,
           path, fmt::format("decompresses to more than the {} bytes of its header's image_size",
                             image.image_size)));
     }
-  }
+  } while (!reader.finished());
   image.file_size = reader.produced();
   return {};
 }

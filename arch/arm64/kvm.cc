@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "arch/arm64/describe.h"
+
 namespace petrel::arm64 {
 
 namespace {
@@ -125,6 +127,12 @@ Result<> KvmVm::bind_ioeventfd(int eventfd, uint64_t address, uint32_t value) co
                 fmt::format("KVM_IOEVENTFD at {:#x}: {}", address, strerror(errno)));
   }
   return {};
+}
+
+bool host_has_pmu() {
+  auto vm = KvmVm::open(32);
+  if (!vm) return true;  // as without KVM (no_kvm.cc)
+  return vm->check_extension(KVM_CAP_ARM_PMU_V3) > 0;
 }
 
 }  // namespace petrel::arm64

@@ -51,6 +51,12 @@ Result<BootLayout> plan_boot_layout(AddressRange ram, uint64_t kernel_text_offse
 
 std::optional<uint64_t> platform_device_base(std::string_view table) {
   if (table == "test_exit") return kTestExitBase;
+  if (table == "power_button") return kPowerButtonBase;
+  return std::nullopt;
+}
+
+std::optional<uint32_t> platform_device_spi(std::string_view table) {
+  if (table == "power_button") return kPowerButtonSpi;
   return std::nullopt;
 }
 

@@ -9,13 +9,12 @@
 
 #include <bit>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <optional>
 #include <vector>
 
 #include "arch/arm64/board.h"
+#include "arch/arm64/describe.h"
 #include "arch/arm64/gic.h"
 #include "arch/arm64/kvm.h"
 #include "arch/arm64/vcpu.h"
@@ -71,6 +70,7 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   Result<> start() override;
   Result<GuestExit> wait() override;
   void request_stop() override;
+  bool set_power_button(bool pressed) override;
 
  private:
   Arm64Machine(KvmVm vm, GuestMemory memory) : vm_(std::move(vm)), memory_(std::move(memory)) {}
@@ -93,6 +93,7 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   KvmVm vm_;
   GuestMemory memory_;
   std::optional<Gic> gic_;
+  bool pmu_ = false;
   std::unique_ptr<Board> board_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::unique_ptr<vmm::DeviceThreads> device_threads_;
@@ -112,10 +113,20 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config, Cons
   TRY(vm.map_memory(0, memory.base(), memory.size(), memory.host_base()));
   std::unique_ptr<Arm64Machine> machine(new Arm64Machine(std::move(vm), std::move(memory)));
 
+  const bool host_pmu = machine->vm_.check_extension(KVM_CAP_ARM_PMU_V3) > 0;
+  if (config.machine.pmu == true && !host_pmu) {
+    return fail(
+        ExitCode::kGuestInitializationFailure,
+        "machine.pmu = true: this host's KVM has no PMU for guests (no KVM_CAP_ARM_PMU_V3)");
+  }
+  machine->pmu_ = guest_pmu(config, host_pmu);
   auto gic = TRY(Gic::create(machine->vm_, config.machine.vcpus));
   machine->gic_.emplace(std::move(gic));
   TRY(machine->create_vcpus(config.machine.vcpus));
   TRY(machine->gic_->finalize());
+  if (machine->pmu_) {
+    for (const auto& vcpu : machine->vcpus_) TRY(vcpu->init_pmu(kPmuIntid));
+  }
 
   spdlog::debug("create: GIC and {} vCPU(s) at {:.1f} ms", config.machine.vcpus,
                 elapsed_since_start_ms());
@@ -126,6 +137,10 @@ Result<std::unique_ptr<Machine>> Arm64Machine::create(const Config& config, Cons
   wiring.edges = [&vm_ref](uint32_t spi) { return KvmEdgeInterrupt::bind(vm_ref, spi); };
   wiring.console_output = [&console](std::span<const uint8_t> bytes) { console.write(bytes); };
   Arm64Machine* self = machine.get();
+  // Set before the vCPUs, whose UART accesses call this, start.
+  wiring.console_input_ready = [self] {
+    if (self->device_threads_) self->device_threads_->console_room_opened();
+  };
   wiring.hooks.exit_with_status = [self](uint8_t status) { self->end_by_test_exit(status); };
   wiring.memory = &machine->memory_;
   auto board = TRY(Board::build(config, std::move(wiring)));
@@ -159,7 +174,7 @@ Result<> Arm64Machine::create_vcpus(uint32_t count) {
                 fmt::format("KVM_ARM_PREFERRED_TARGET: {}", strerror(errno)));
   }
   for (uint32_t index = 0; index < count; ++index) {
-    auto vcpu = TRY(Vcpu::create(vm_, index, target));
+    auto vcpu = TRY(Vcpu::create(vm_, index, pmu_, target));
     vcpus_.push_back(std::move(vcpu));
   }
   return {};
@@ -176,7 +191,7 @@ Result<> Arm64Machine::load_payloads(const Config& config, const BootPlan& plan)
     auto mpidr = TRY(vcpu->mpidr());
     mpidrs.push_back(mpidr);
   }
-  auto tree = TRY(board_->device_tree(config, plan, mpidrs, gic_->version()));
+  auto tree = TRY(board_->device_tree(config, plan, mpidrs, gic_->version(), pmu_));
   if (!memory_.write(layout.device_tree.base, tree)) {
     return fail(ExitCode::kInternalError, "device tree does not fit in guest RAM");
   }
@@ -187,8 +202,10 @@ Result<> Arm64Machine::connect_devices(const Config& config) {
   device_threads_ = TRY(vmm::DeviceThreads::create(
       [this](Error error) { outcome_.end(std::unexpected(std::move(error))); }));
   if (config.console.mode == ConsoleMode::kStdio) {
+    ConsoleUart& uart = board_->console();
     device_threads_->connect_console(std::make_unique<vmm::ConsoleInput>(
-        STDIN_FILENO, [this](std::span<const uint8_t> bytes) { board_->console().receive(bytes); },
+        STDIN_FILENO, [&uart] { return uart.input_room(); },
+        [&uart](std::span<const uint8_t> bytes) { return uart.receive(bytes); },
         [this] { request_stop(); }));
   }
   return device_threads_->attach(board_->virtio_devices(), [this](const auto& notifier) {
@@ -217,6 +234,13 @@ void Arm64Machine::end_by_test_exit(uint8_t status) {
 }
 
 void Arm64Machine::request_stop() { outcome_.end_by_request(); }
+
+bool Arm64Machine::set_power_button(bool pressed) {
+  PowerButton* button = board_->power_button();
+  if (button == nullptr) return false;
+  button->set_pressed(pressed);
+  return true;
+}
 
 Result<GuestExit> Arm64Machine::wait() {
   Result<GuestExit> outcome = outcome_.wait();

@@ -13,5 +13,6 @@ Result<std::unique_ptr<Machine>> arch::create_machine(const Config&, ConsoleSink
 
 // No KVM to ask: the controller a current arm64 host's KVM gives.
 arm64::GicVersion arm64::host_gic_version() { return GicVersion::kV3; }
+bool arm64::host_has_pmu() { return true; }
 
 }  // namespace petrel

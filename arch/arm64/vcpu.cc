@@ -11,13 +11,13 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/interrupting_signal.h"
 #include "core/log.h"
 
 namespace petrel::arm64 {
 
 namespace {
-// Sent to a vCPU thread to knock it out of KVM_RUN; the handler does nothing, the
-// interrupted ioctl returning EINTR is the point.
+// Sent to a vCPU thread to knock it out of KVM_RUN (with EINTR).
 constexpr int kKickSignal = SIGUSR1;
 // EL1h with debug, SError, IRQ and FIQ masked.
 constexpr uint64_t kBootPstate = 0x3c5;
@@ -30,16 +30,6 @@ constexpr uint64_t kRegPc = core_register(offsetof(kvm_regs, regs.pc));
 constexpr uint64_t kRegPstate = core_register(offsetof(kvm_regs, regs.pstate));
 constexpr uint64_t kRegX0 = core_register(offsetof(kvm_regs, regs.regs[0]));
 constexpr uint64_t kRegMpidr = ARM64_SYS_REG(3, 0, 0, 0, 5);
-
-void install_kick_handler() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction action {};
-    action.sa_handler = [](int) {};
-    sigemptyset(&action.sa_mask);
-    sigaction(kKickSignal, &action, nullptr);  // no SA_RESTART: KVM_RUN must see EINTR
-  });
-}
 
 std::unexpected<Error> start_failure(uint32_t index, std::string what) {
   return fail(ExitCode::kVcpuStartFailure, fmt::format("vCPU {}: {}", index, what));
@@ -59,9 +49,9 @@ std::string_view exit_reason_name(uint32_t reason) {
 }
 }  // namespace
 
-Result<std::unique_ptr<Vcpu>> Vcpu::create(const KvmVm& vm, uint32_t index,
+Result<std::unique_ptr<Vcpu>> Vcpu::create(const KvmVm& vm, uint32_t index, bool pmu,
                                            const kvm_vcpu_init& target) {
-  install_kick_handler();
+  install_interrupting_handler(kKickSignal);
   const int fd = ioctl(vm.vm_fd(), KVM_CREATE_VCPU, index);
   if (fd < 0) return start_failure(index, fmt::format("KVM_CREATE_VCPU: {}", strerror(errno)));
   UniqueFd vcpu_fd(fd);
@@ -74,10 +64,28 @@ Result<std::unique_ptr<Vcpu>> Vcpu::create(const KvmVm& vm, uint32_t index,
   kvm_vcpu_init init = target;
   init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
   if (index > 0) init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
+  if (pmu) init.features[0] |= 1u << KVM_ARM_VCPU_PMU_V3;
   if (ioctl(fd, KVM_ARM_VCPU_INIT, &init) != 0) {
     return start_failure(index, fmt::format("KVM_ARM_VCPU_INIT: {}", strerror(errno)));
   }
   return vcpu;
+}
+
+Result<> Vcpu::init_pmu(uint32_t intid) const {
+  int irq = static_cast<int>(intid);
+  kvm_device_attr attr{};
+  attr.group = KVM_ARM_VCPU_PMU_V3_CTRL;
+  attr.attr = KVM_ARM_VCPU_PMU_V3_IRQ;
+  attr.addr = reinterpret_cast<uint64_t>(&irq);
+  if (ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &attr) != 0) {
+    return start_failure(index_, fmt::format("PMU interrupt {}: {}", intid, strerror(errno)));
+  }
+  attr.attr = KVM_ARM_VCPU_PMU_V3_INIT;
+  attr.addr = 0;
+  if (ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &attr) != 0) {
+    return start_failure(index_, fmt::format("PMU initialisation: {}", strerror(errno)));
+  }
+  return {};
 }
 
 Vcpu::~Vcpu() {

@@ -32,12 +32,16 @@ class Vcpu {
  public:
   // Creates and initialises vCPU `index` (PSCI 0.2; every vCPU but 0 starts powered off
   // and comes up through the guest's PSCI CPU_ON). Errors are VCPU_START_FAILURE.
-  static Result<std::unique_ptr<Vcpu>> create(const KvmVm& vm, uint32_t index,
+  // `pmu`: with a PMUv3, which init_pmu() must then set up once the GIC is initialised.
+  static Result<std::unique_ptr<Vcpu>> create(const KvmVm& vm, uint32_t index, bool pmu,
                                               const kvm_vcpu_init& target);
   ~Vcpu();  // stops and joins the thread, then releases the vCPU
 
   uint32_t index() const { return index_; }
   Result<uint64_t> mpidr() const;
+  // The PMU's overflow interrupt (an INTID, the same on every vCPU) and its
+  // initialisation, which KVM wants after the in-kernel GIC's.
+  Result<> init_pmu(uint32_t intid) const;
   // The arm64 boot protocol's entry state: PC at the kernel, x0 = device tree, EL1h with
   // D, A, I and F masked.
   Result<> set_boot_registers(uint64_t entry, uint64_t device_tree) const;

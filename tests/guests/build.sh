@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Assembles the bare-metal test guests into arm64 Image files: build.sh OUT_DIR.
+# Assembles the bare-metal test guests into arm64 Image files, and builds the static test
+# programs for the Linux guest into OUT_DIR/bin: build.sh OUT_DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: build.sh OUT_DIR}
@@ -14,3 +15,6 @@ assemble() { # assemble SOURCE NAME [CPP FLAGS...]
 assemble undecodable-mmio.S undecodable-mmio
 assemble psci.S psci-off
 assemble psci.S psci-reset -DRESET
+# Programs for the Linux guest's initramfs (tests/nested/mkinitramfs.sh puts bin/* in it).
+mkdir -p "$out/bin"
+aarch64-linux-gnu-gcc -static -O2 -Wall "$here/perf-cycles.c" -o "$out/bin/perf-cycles"

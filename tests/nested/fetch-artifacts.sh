@@ -3,8 +3,9 @@
 # the git-ignored cache. Safe to run repeatedly; a missing cache is simply rebuilt.
 #   fetch-artifacts.sh                  the cloud kernel (Image, its modules) and busybox
 #   fetch-artifacts.sh generic-kernel   also Debian's generic arm64 kernel, for the kmod
-#                                       cases: its Image (Image-generic) and its lib/test_*.ko
-#                                       only (the cloud kernel has no test modules; the
+#                                       and power-key cases: its Image (Image-generic), its
+#                                       lib/test_*.ko and its gpio_keys.ko and evdev.ko
+#                                       only (the cloud kernel has neither; the
 #                                       generic package is a 60 MB download, 350 MB unpacked)
 #   fetch-artifacts.sh netcat           also OpenBSD netcat (`nc -U`) and its libraries, the
 #                                       control-socket cases' client (busybox's nc has no
@@ -60,11 +61,15 @@ if [ "${1:-}" = generic-kernel ]; then
   [ -n "$gpkg" ] || { echo "fetch-artifacts: cannot resolve linux-image-arm64:arm64" >&2; exit 1; }
   deb=$(fetch "$gpkg")
   dir=$cache/unpacked/kernel-generic
-  if [ ! -f "$dir/.unpacked" ] || [ "$(cat "$dir/.unpacked")" != "$(basename "$deb")" ]; then
+  # The marker names what was unpacked, so a new entry in the list unpacks again.
+  marker="$(basename "$deb") +input"
+  if [ ! -f "$dir/.unpacked" ] || [ "$(cat "$dir/.unpacked")" != "$marker" ]; then
     rm -rf "$dir" && mkdir -p "$dir"
     dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir" --wildcards './boot/vmlinuz-*' \
-      './lib/modules/*/kernel/lib/test_*.ko'
-    basename "$deb" >"$dir/.unpacked"
+      './lib/modules/*/kernel/lib/test_*.ko' \
+      './lib/modules/*/kernel/drivers/input/evdev.ko' \
+      './lib/modules/*/kernel/drivers/input/keyboard/gpio_keys.ko'
+    echo "$marker" >"$dir/.unpacked"
   fi
   ln -sf "$(ls "$dir/boot/"vmlinuz-* | head -n1)" "$cache/Image-generic"
 fi

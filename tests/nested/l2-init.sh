@@ -33,6 +33,11 @@ cmd_cpuinfo() { # number of CPUs the guest kernel brought up
   echo "GUEST-CPUS $(grep -c '^processor' /proc/cpuinfo)"
   off
 }
+cmd_pmu() { # cycles counted by the vCPU's PMU through perf_event (tests/guests/perf-cycles.c)
+  perf-cycles
+  off
+}
+
 cmd_hang() { # never ends: for timeouts and signals
   echo "GUEST-HANGING"
   drain
@@ -284,6 +289,36 @@ cmd_nettcp() { # 1 MiB down from the host's `nc -l -p 5000`, 1 MiB up to its `nc
   echo "GUEST-UP-MS $((($(uptime_cs) - t0) * 10))"
   exec 3>&-
   net_stats
+  off
+}
+
+# load_module NAME: /lib/modules/NAME.ko after the modules its depends= line names, each once.
+load_module() {
+  grep -q "^$1 " /proc/modules && return 0
+  [ -f "/lib/modules/$1.ko" ] || { echo "GUEST-ERROR no /lib/modules/$1.ko"; return 1; }
+  for dep in $(tr '\0' '\n' <"/lib/modules/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+    load_module "$dep" || return 1
+  done
+  insmod "/lib/modules/$1.ko" || { echo "GUEST-ERROR insmod $1 failed"; return 1; }
+}
+
+cmd_powerkey() { # waits for KEY_POWER from the gpio-keys device (petrel's power button), powers off
+  for m in gpio_keys evdev; do load_module "$m" || reset; done
+  dev=
+  for e in /sys/class/input/event*; do
+    [ "$(cat "$e/device/name" 2>/dev/null)" = gpio-keys ] && dev=/dev/input/${e##*/}
+  done
+  [ -n "$dev" ] || { echo "GUEST-ERROR no gpio-keys input device"; ls /sys/class/input; reset; }
+  echo "GUEST-POWERKEY-READY $dev"
+  drain
+  # struct input_event on arm64: 16 bytes of time, then type, code (le16) and value (le32).
+  # The first event of a press is EV_KEY (1) KEY_POWER (116 = 0x74) value 1.
+  while :; do
+    event=$(dd if="$dev" bs=24 count=1 2>/dev/null | od -An -tx1 -j16 -N8 | tr -d ' \n')
+    echo "GUEST-INPUT-EVENT $event"
+    [ "$event" = 0100740001000000 ] && break
+  done
+  echo "GUEST-KEY-POWER"
   off
 }
 

@@ -51,7 +51,8 @@ now_ms() { # milliseconds on some clock: only differences mean anything
 # it. After SECONDS its whole session gets SIGTERM, 5 s later SIGKILL, so nothing it
 # started outlives it. Returns COMMAND's status and sets BOUNDED_TIMED_OUT to 1 when the
 # time ran out (the status alone cannot tell: petrel exits 15 on SIGTERM, 124 on its own
-# --timeout).
+# --timeout). COMMAND's stdin is BOUNDED_STDIN (default /dev/null): a shell without job
+# control gives a background job /dev/null whatever the function's own stdin is.
 run_bounded() {
   _rb_secs=$1
   shift
@@ -59,7 +60,7 @@ run_bounded() {
   rm -f "$_rb_flag"
   # A background job of a shell without job control is no process group leader, so
   # setsid(2) succeeds in place and $! is the new session's id.
-  setsid "$@" &
+  setsid "$@" <"${BOUNDED_STDIN:-/dev/null}" &
   _rb_pid=$!
   (
     trap 'kill "$_rb_sleep" 2>/dev/null; exit 0' TERM
@@ -134,6 +135,10 @@ say() { # say TEXT...: a console line tagged with the case
   echo "[$CASE] $*"
 }
 
+_show_last() { # _show_last FILE TAG: the last 20 lines, as _show does (a run still going)
+  tail -n 20 "$1" >"$CASE_DIR/.last" 2>/dev/null && _show "$CASE_DIR/.last" "$2 (last lines)"
+}
+
 _show() { # _show FILE TAG: the file's lines on the console as "[case] TAG: line"
   while IFS= read -r _line || [ -n "$_line" ]; do
     echo "[$CASE] $2: ${_line%"$CR"}"
@@ -141,7 +146,9 @@ _show() { # _show FILE TAG: the file's lines on the console as "[case] TAG: line
 }
 
 # run_petrel CONFIG [SECONDS [ARG...]]: `petrel run [ARG...] CONFIG` with no input, bounded
-# by SECONDS (default $PETREL_TIMEOUT); an empty CONFIG is quick mode (flags alone). Sets PETREL_RC (exit status), PETREL_MS (elapsed),
+# by SECONDS (default $PETREL_TIMEOUT); an empty CONFIG is quick mode (flags alone). With
+# PETREL_INPUT set, its text is petrel's stdin instead, piped in at once and then closed, as
+# `printf 'TEXT' | petrel run` gives it. Sets PETREL_RC (exit status), PETREL_MS (elapsed),
 # PETREL_TIMED_OUT (1 if the harness had to stop it), PETREL_OUT / PETREL_ERR (files with
 # its stdout / stderr), echoes both to the console and prints `TIME <case> <ms>`.
 run_petrel() {
@@ -155,9 +162,19 @@ run_petrel() {
   if test_exit_run "$_cfg" "$@"; then PETREL_TEST_EXIT=1; fi
   say "run $_runs: $PETREL ${PETREL_FLAGS:+$PETREL_FLAGS }run ${_cfg:+$_cfg }$* (limit ${PETREL_LIMIT}s)"
   _t0=$(now_ms)
+  BOUNDED_STDIN=/dev/null
+  if [ -n "${PETREL_INPUT+set}" ]; then
+    # A FIFO rather than `printf | run_bounded`: a pipeline would run run_bounded in a
+    # subshell. The writer opens it when petrel does, writes, and closes it.
+    BOUNDED_STDIN=$CASE_DIR/run$_runs.stdin
+    rm -f "$BOUNDED_STDIN"
+    mkfifo "$BOUNDED_STDIN" || fail "mkfifo $BOUNDED_STDIN failed"
+    printf '%s' "$PETREL_INPUT" >"$BOUNDED_STDIN" &
+  fi
   # shellcheck disable=SC2086 # PETREL_FLAGS is a list of words
-  run_bounded "$PETREL_LIMIT" "$PETREL" $PETREL_FLAGS run ${_cfg:+"$_cfg"} "$@" </dev/null >"$PETREL_OUT" 2>"$PETREL_ERR"
+  run_bounded "$PETREL_LIMIT" "$PETREL" $PETREL_FLAGS run ${_cfg:+"$_cfg"} "$@" >"$PETREL_OUT" 2>"$PETREL_ERR"
   PETREL_RC=$?
+  BOUNDED_STDIN=
   _t1=$(now_ms)
   PETREL_TIMED_OUT=$BOUNDED_TIMED_OUT
   PETREL_MS=$((_t1 - _t0))
@@ -251,6 +268,8 @@ _wait_output() { # _wait_output STREAM FILE TEXT [SECONDS [COUNT]]
       fail "petrel exited with $(exit_desc "$PETREL_RC") before '$_ws_text' appeared $_ws_count time(s) in its $_ws_stream (seen $_ws_have); last stderr line: $(_last_stderr)"
     fi
     if [ "$(now_ms)" -ge "$_ws_end" ]; then
+      _show_last "$BG_OUT" stdout
+      _show_last "$BG_ERR" stderr
       fail "'$_ws_text' not $_ws_count time(s) in petrel's $_ws_stream within ${_ws_secs}s (seen $_ws_have)"
     fi
     usleep 100000

@@ -78,6 +78,8 @@ guest() { # guest BUSYBOX OUT [MODULES [KO...]]
   cp -L "$busybox" "$root/bin/busybox"
   cp "$here/l2-init.sh" "$root/init"
   chmod 755 "$root/bin/busybox" "$root/init"
+  # Test programs (tests/guests/build.sh's bin/) when L2_PROGRAMS names their folder.
+  if [ -n "${L2_PROGRAMS:-}" ]; then cp "$L2_PROGRAMS"/* "$root/bin/"; fi
   if [ -n "$modules" ]; then
     mkdir -p "$root/lib/modules"
     for m in "${virtio_modules[@]}"; do

@@ -95,10 +95,11 @@ echo "nested: building initramfs images in $work" >&2
 # system for the blk-ext4-root case; the bare-metal test guests (tests/guests/).
 modules=$(find "$cache/unpacked/kernel/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n 1)
 [ -n "$modules" ] || die "no lib/modules/<version> in $cache/unpacked/kernel"
-"$here/mkinitramfs.sh" guest "$cache/busybox" "$work/l2-initrd.cpio.gz" "$modules"
-"$here/mkinitramfs.sh" ext4-root "$cache/busybox" "$work/rootfs.ext4"
 rm -rf "$work/guests"
 "$root/tests/guests/build.sh" "$work/guests"
+L2_PROGRAMS="$work/guests/bin" "$here/mkinitramfs.sh" guest "$cache/busybox" \
+  "$work/l2-initrd.cpio.gz" "$modules"
+"$here/mkinitramfs.sh" ext4-root "$cache/busybox" "$work/rootfs.ext4"
 
 # L1: the emulated host, carrying petrel, the L2 kernel and initramfs and the cases.
 mkdir -p "$l1root/bin" "$l1root/guest" "$l1root/nested/cases" "$l1root/nested/configs"
@@ -142,6 +143,25 @@ case " ${selected[*]} " in
     found=$(find "$cache/unpacked/virtiofsd/libc6" -name libresolv.so.2 | head -n 1)
     [ -n "$found" ] || die "no libresolv.so.2 in $cache/unpacked/virtiofsd/libc6"
     cp -L "$found" "$l1root/lib/aarch64-linux-gnu/libresolv.so.2"
+    ;;
+esac
+# The power-key case: the generic kernel again (the cloud kernel has no gpio-keys driver)
+# with an L2 initramfs holding gpio_keys.ko and evdev.ko, and whatever modules their
+# depends= lines name (read here, not assumed; the guest loads them in that order itself).
+case " ${selected[*]} " in
+  *" power-key"*)
+    "$here/fetch-artifacts.sh" generic-kernel >/dev/null
+    cp -L "$cache/Image-generic" "$l1root/guest/Image-generic"
+    gmods=$(echo "$cache"/unpacked/kernel-generic/lib/modules/*/kernel)
+    kos=()
+    for ko in "$gmods/drivers/input/keyboard/gpio_keys.ko" "$gmods/drivers/input/evdev.ko"; do
+      kos+=("$ko")
+      for dep in $(tr '\0' '\n' <"$ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
+        kos+=("$(find "$gmods" -name "$dep.ko" -o -name "${dep//_/-}.ko" | head -n 1)")
+      done
+    done
+    "$here/mkinitramfs.sh" guest "$cache/busybox" "$l1root/guest/powerkey-initrd.cpio.gz" "" \
+      "${kos[@]}"
     ;;
 esac
 cp "$work/rootfs.ext4" "$l1root/guest/rootfs.ext4"

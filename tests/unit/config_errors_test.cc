@@ -36,21 +36,24 @@ TEST_CASE("config errors: TOML syntax errors give toml++'s position and descript
 TEST_CASE("config errors: unknown keys and tables, each at its own position") {
   ScratchDir scratch;
   CHECK(message_for(scratch, "[machine]\nvcpu = 1\n" + kBoot) ==
-        "<dir>/guest.toml:2:1: machine.vcpu: unknown key; known here: vcpus, memory");
+        "<dir>/guest.toml:2:1: machine.vcpu: unknown key; known here: vcpus, memory, pmu, "
+        "stop_grace");
   CHECK(message_for(scratch, kBoot + "initramfs = \"x\"\n") ==
         "<dir>/guest.toml:3:1: boot.initramfs: unknown key; known here: kernel, initrd, cmdline");
   CHECK(message_for(scratch, kBoot + "[console]\nbaud = 9600\n") ==
-        "<dir>/guest.toml:4:1: console.baud: unknown key; known here: mode, log");
+        "<dir>/guest.toml:4:1: console.baud: unknown key; known here: mode, log, uart");
   CHECK(message_for(scratch, "nmae = \"x\"\n" + kBoot) ==
         "<dir>/guest.toml:1:1: nmae: unknown key; known here: name, on_reset, machine, boot, "
-        "console, api, drive, net, rng, share, test_exit");
+        "console, api, drive, net, rng, share, test_exit, power_button");
   CHECK(message_for(scratch, kBoot + "[network]\ntap = \"tap0\"\n") ==
         "<dir>/guest.toml:3:2: network: unknown table; known here: name, on_reset, machine, "
-        "boot, console, api, drive, net, rng, share, test_exit");
+        "boot, console, api, drive, net, rng, share, test_exit, power_button");
   CHECK(message_for(scratch, "[machine.numa]\n" + kBoot) ==
-        "<dir>/guest.toml:1:10: machine.numa: unknown table; known here: vcpus, memory");
+        "<dir>/guest.toml:1:10: machine.numa: unknown table; known here: vcpus, memory, pmu, "
+        "stop_grace");
   CHECK(message_for(scratch, "machine.cpus = 2\n" + kBoot) ==
-        "<dir>/guest.toml:1:9: machine.cpus: unknown key; known here: vcpus, memory");
+        "<dir>/guest.toml:1:9: machine.cpus: unknown key; known here: vcpus, memory, pmu, "
+        "stop_grace");
 }
 
 TEST_CASE("config errors: the first unknown key in the file is reported") {
@@ -162,6 +165,10 @@ TEST_CASE("config errors: words outside their set") {
         "<dir>/guest.toml:1:12: on_reset: \"Exit\" is not \"exit\" or \"restart\"");
   CHECK(message_for(scratch, kBoot + "[console]\nmode = \"tty\"\n") ==
         "<dir>/guest.toml:4:8: console.mode: \"tty\" is not \"stdio\" or \"none\"");
+  CHECK(message_for(scratch, kBoot + "[console]\nuart = \"pl031\"\n") ==
+        "<dir>/guest.toml:4:8: console.uart: \"pl031\" is not \"pl011\" or \"16550\"");
+  CHECK(message_for(scratch, kBoot + "[console]\nuart = 16550\n") ==
+        "<dir>/guest.toml:4:8: console.uart: expected a string, got integer");
   // Escaped, so that the message stays one line.
   CHECK(message_for(scratch, "on_reset = \"a\\nb\\u0001\"\n" + kBoot) ==
         "<dir>/guest.toml:1:12: on_reset: \"a\\nb\\x01\" is not \"exit\" or \"restart\"");

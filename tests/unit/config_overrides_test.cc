@@ -42,15 +42,17 @@ ConfigOverride set(std::string key_value) {
 TEST_CASE("overrides: --set values win over the file's, typed as TOML reads them") {
   ScratchDir scratch;
   scratch.write("disk.img", std::string(4096, '\0'));
-  const std::vector<ConfigOverride> keys = {set("machine.vcpus=4"), set("machine.memory=1G"),
-                                            set("console.mode=none"), set("rng.enabled=true"),
-                                            set("drive[0].read_only=true")};
+  const std::vector<ConfigOverride> keys = {
+      set("machine.vcpus=4"),         set("machine.memory=1G"),
+      set("console.mode=none"),       set("rng.enabled=true"),
+      set("drive[0].read_only=true"), {"--uart 16550", "console.uart", "16550", Form::kString}};
   auto config = parse_config(device_kinds(), kFile, scratch / "guest.toml", keys);
   REQUIRE(config.has_value());
   CHECK(config->name == "file-guest");
   CHECK(config->machine.vcpus == 4);
   CHECK(config->machine.memory_bytes == (1ull << 30));
   CHECK(config->console.mode == ConsoleMode::kNone);
+  CHECK(config->console.uart == ConsoleUartKind::kUart16550);
   CHECK(config->has_device("rng"));
   REQUIRE(drives(*config).size() == 1);
   CHECK(drives(*config)[0].read_only);
@@ -112,7 +114,10 @@ TEST_CASE("overrides: mistakes name the flag, the key and the value") {
   CHECK(message({"--vcpus four", "machine.vcpus", "four", Form::kGuess}) ==
         "--vcpus four: machine.vcpus: expected an integer, got string");
   CHECK(message(set("machine.vcpu=2")) ==
-        "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory");
+        "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory, pmu, "
+        "stop_grace");
+  CHECK(message({"--uart 8250", "console.uart", "8250", Form::kString}) ==
+        "--uart 8250: console.uart: \"8250\" is not \"pl011\" or \"16550\"");
   CHECK(message(set("machine..vcpus=2")) ==
         "--set machine..vcpus=2: machine..vcpus: not a config key (a dotted path such as "
         "machine.vcpus or drive[0].path)");
@@ -155,6 +160,26 @@ TEST_CASE("quick mode: a guest from flags alone, named by petrel's pid") {
   CHECK(config->machine.vcpus == 2);
   CHECK(config->machine.memory_bytes == (128ull << 20));
   CHECK(config->has_device("test_exit"));
+}
+
+TEST_CASE("quick mode: --power-button and --stop-grace") {
+  ScratchDir scratch;
+  WorkingDir cwd(scratch.dir());
+  scratch.write("Image", "");
+  std::vector<ConfigOverride> keys = {
+      {"--kernel Image", "boot.kernel", "Image", Form::kString},
+      {"--stop-grace 10s", "machine.stop_grace", "10s", Form::kString}};
+  const Error error =
+      expect_error(config_from_overrides(device_kinds(), keys), ExitCode::kBadConfig);
+  CHECK(error.message ==
+        "--stop-grace 10s: machine.stop_grace: a stop grace period needs a power button for the "
+        "guest; add [power_button]");
+  keys.push_back({"--power-button", "power_button.enabled", "true", Form::kGuess});
+  auto config = config_from_overrides(device_kinds(), keys);
+  REQUIRE(config.has_value());
+  CHECK(config->has_device("power_button"));
+  REQUIRE(config->machine.stop_grace);
+  CHECK(config->machine.stop_grace->count() == 10'000);
 }
 
 TEST_CASE("quick mode: a missing kernel is the same error as in a file, naming the flag") {

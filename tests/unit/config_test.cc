@@ -59,6 +59,22 @@ TEST_CASE("config: defaults are 1 vCPU, 512 MiB, the file stem, stdio, exit") {
   CHECK(config->on_reset == OnReset::kExit);
   CHECK(config->boot.cmdline.empty());
   CHECK_FALSE(config->boot.initrd.has_value());
+  CHECK_FALSE(config->machine.pmu.has_value());  // where the host has one
+}
+
+TEST_CASE("config: machine.pmu is a boolean") {
+  ScratchDir scratch;
+  auto off = scratch.parse("[machine]\npmu = false\n[boot]\nkernel = \"Image\"\n");
+  REQUIRE(off.has_value());
+  CHECK(off->machine.pmu == false);
+  auto on = scratch.parse("[machine]\npmu = true\n[boot]\nkernel = \"Image\"\n");
+  REQUIRE(on.has_value());
+  CHECK(on->machine.pmu == true);
+  const Error error =
+      expect_error(scratch.parse("[machine]\npmu = \"yes\"\n[boot]\nkernel = \"Image\"\n"),
+                   ExitCode::kBadConfig);
+  CHECK_THAT(error.message, Catch::Contains("machine.pmu"));
+  CHECK_THAT(error.message, Catch::Contains("a boolean"));
 }
 
 TEST_CASE("config: empty [machine] and [console] tables keep the defaults") {
@@ -92,6 +108,11 @@ TEST_CASE("config: every accepted value of the enumerations") {
         ConsoleMode::kStdio);
   CHECK(scratch.parse(boot + "[console]\nmode = \"none\"\n").value().console.mode ==
         ConsoleMode::kNone);
+  CHECK(scratch.parse(boot).value().console.uart == ConsoleUartKind::kPl011);  // the default
+  CHECK(scratch.parse(boot + "[console]\nuart = \"pl011\"\n").value().console.uart ==
+        ConsoleUartKind::kPl011);
+  CHECK(scratch.parse(boot + "[console]\nuart = \"16550\"\n").value().console.uart ==
+        ConsoleUartKind::kUart16550);
 }
 
 TEST_CASE("config: vcpus and memory at the edges of their ranges") {

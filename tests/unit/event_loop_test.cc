@@ -6,9 +6,12 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 namespace petrel {
 namespace {
@@ -64,6 +67,48 @@ TEST_CASE("an event loop whose epoll_wait fails ends with an error naming it") {
   CHECK(error.message == "the test loop stopped: epoll_wait: Invalid argument");
   loop->stop();
   close(null_fd);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+}
+
+TEST_CASE("a one-shot watch fires once, and again only after rearm()") {
+  auto loop = EventLoop::create("the test loop").value();
+  int pipe_fds[2];
+  REQUIRE(pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) == 0);
+  std::mutex mutex;
+  std::condition_variable changed;
+  int calls = 0;
+  // Reads nothing: the pipe stays readable, which a level watch would report forever.
+  REQUIRE(loop->add(
+      pipe_fds[0],
+      [&] {
+        std::lock_guard lock(mutex);
+        ++calls;
+        changed.notify_all();
+        return true;
+      },
+      EventLoop::Trigger::kOneShot));
+  loop->start();
+  REQUIRE(write(pipe_fds[1], "x", 1) == 1);
+  auto calls_reach = [&](int count) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, std::chrono::seconds(5), [&] { return calls >= count; });
+  };
+  REQUIRE(calls_reach(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard lock(mutex);
+    CHECK(calls == 1);
+  }
+  loop->rearm(pipe_fds[0]);
+  REQUIRE(calls_reach(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard lock(mutex);
+    CHECK(calls == 2);
+  }
+  loop->rearm(-1);  // not watched: nothing happens
+  loop->stop();
   close(pipe_fds[0]);
   close(pipe_fds[1]);
 }

@@ -12,6 +12,7 @@
 
 #include "arch/arm64/layout.h"
 #include "core/fdt_writer.h"
+#include "devices/pl011.h"
 #include "devices/pl031.h"
 #include "devices/uart16550.h"
 
@@ -20,7 +21,7 @@ namespace {
 
 constexpr uint64_t kRamSize = 512ull << 20;
 constexpr AddressRange kInitrd{0x9f00'0000, 0x12'3456};
-constexpr const char* kCmdline = "console=ttyS0 earlycon=uart,mmio,0x9000000 root=/dev/vda";
+constexpr const char* kCmdline = "console=ttyAMA0 earlycon=pl011,0x9000000 root=/dev/vda";
 
 class NullIrq final : public InterruptLine {
  public:
@@ -104,20 +105,25 @@ class Tree {
 struct Board {
   NullIrq irq;
   std::vector<uint64_t> mpidrs{default_mpidr(0), default_mpidr(1)};
-  std::shared_ptr<Uart16550> uart =
-      std::make_shared<Uart16550>(kUartBase, kUartSpi, irq, [](std::span<const uint8_t>) {});
+  std::shared_ptr<Pl011> pl011 =
+      std::make_shared<Pl011>(kPl011Base, kPl011Spi, irq, [](std::span<const uint8_t>) {});
   std::shared_ptr<Pl031> rtc = std::make_shared<Pl031>(kRtcBase, kRtcSpi, irq);
-  std::vector<std::shared_ptr<MmioDevice>> devices{uart, rtc};
+  std::shared_ptr<Uart16550> uart16550 = std::make_shared<Uart16550>(
+      kUart16550Base, kUart16550Spi, irq, [](std::span<const uint8_t>) {});
+  std::vector<std::shared_ptr<MmioDevice>> devices{pl011, rtc};
+  const MmioDevice* console = pl011.get();
 
-  Tree build(GicVersion gic, bool with_initrd = true, bool with_console = true) const {
+  Tree build(GicVersion gic, bool with_initrd = true, bool with_console = true,
+             bool pmu = false) const {
     FdtDescription description;
     description.vcpu_mpidrs = mpidrs;
     description.ram = {kRamBase, kRamSize};
     description.cmdline = kCmdline;
     if (with_initrd) description.initrd = kInitrd;
     description.gic = gic;
+    description.pmu = pmu;
     description.devices = devices;
-    description.console = with_console ? uart.get() : nullptr;
+    description.console = with_console ? console : nullptr;
     auto blob = build_device_tree(description);
     REQUIRE(blob);
     REQUIRE(fdt_check_header(blob->data()) == 0);
@@ -211,11 +217,18 @@ TEST_CASE("fdt: the UART and RTC describe themselves", "[fdt]") {
   Board board;
   const Tree tree = board.build(GicVersion::kV3);
 
+  // The PL011 as Linux's binding (serial/pl011.yaml) and QEMU's virt machine have it.
   const std::string serial = "/serial@9000000";
-  CHECK(tree.string(serial, "compatible") == "ns16550a");
+  CHECK(tree.list_contains(serial, "compatible", "arm,pl011"));
+  CHECK(tree.list_contains(serial, "compatible", "arm,primecell"));
   CHECK(tree.cells(serial, "reg") == std::vector<uint32_t>{0, 0x0900'0000, 0, 0x1000});
   CHECK(tree.cells(serial, "interrupts") == std::vector<uint32_t>{0, 1, 4});
-  CHECK(tree.u32(serial, "clock-frequency") == 1'843'200);
+  const uint32_t clock = tree.u32("/apb-pclk", "phandle");
+  CHECK(tree.cells(serial, "clocks") == std::vector<uint32_t>{clock, clock});
+  CHECK(tree.list_contains(serial, "clock-names", "uartclk"));
+  CHECK(tree.list_contains(serial, "clock-names", "apb_pclk"));
+  const std::string_view names = tree.raw(serial, "clock-names");
+  CHECK(std::string(names.data(), names.size()) == std::string("uartclk\0apb_pclk\0", 17));
 
   const std::string rtc = "/rtc@9010000";
   CHECK(tree.list_contains(rtc, "compatible", "arm,pl031"));
@@ -223,17 +236,32 @@ TEST_CASE("fdt: the UART and RTC describe themselves", "[fdt]") {
   CHECK(tree.cells(rtc, "reg") == std::vector<uint32_t>{0, 0x0901'0000, 0, 0x1000});
   CHECK(tree.cells(rtc, "interrupts") == std::vector<uint32_t>{0, 2, 4});
   CHECK(tree.string(rtc, "clock-names") == "apb_pclk");
-  const uint32_t clock = tree.u32(rtc, "clocks");
-  CHECK(clock == tree.u32("/apb-pclk", "phandle"));
+  CHECK(tree.u32(rtc, "clocks") == clock);
   CHECK(clock != tree.u32(kGicPath, "phandle"));
   CHECK(fdt_node_offset_by_phandle(tree.fdt(), clock) == tree.node("/apb-pclk"));
   CHECK(tree.string("/apb-pclk", "compatible") == "fixed-clock");
   CHECK(tree.u32("/apb-pclk", "#clock-cells") == 0);
+  CHECK(tree.u32("/apb-pclk", "clock-frequency") == 24'000'000);
 
   // Devices follow the fixed nodes, in address order.
-  CHECK(fdt_node_offset_by_compatible(tree.fdt(), -1, "ns16550a") == tree.node(serial));
+  CHECK(fdt_node_offset_by_compatible(tree.fdt(), -1, "arm,pl011") == tree.node(serial));
   CHECK(tree.node("/psci") < tree.node(serial));
   CHECK(tree.node(serial) < tree.node(rtc));
+}
+
+TEST_CASE("fdt: a 16550 console in its own slot, stdout-path following it", "[fdt]") {
+  Board board;
+  board.devices = {board.rtc, board.uart16550};
+  board.console = board.uart16550.get();
+  const Tree tree = board.build(GicVersion::kV3);
+  const std::string serial = "/serial@9040000";
+  CHECK(tree.string(serial, "compatible") == "ns16550a");
+  CHECK(tree.cells(serial, "reg") == std::vector<uint32_t>{0, 0x0904'0000, 0, 0x1000});
+  CHECK(tree.cells(serial, "interrupts") == std::vector<uint32_t>{0, 3, 4});
+  CHECK(tree.u32(serial, "clock-frequency") == 1'843'200);
+  CHECK_FALSE(tree.has(serial, "clocks"));
+  CHECK(tree.string("/chosen", "stdout-path") == serial);
+  CHECK_FALSE(tree.has_node("/serial@9000000"));
 }
 
 TEST_CASE("fdt: the GICv2 variant", "[fdt]") {
@@ -251,6 +279,18 @@ TEST_CASE("fdt: the GICv2 variant", "[fdt]") {
         std::vector<uint32_t>{1, 13, 0x308, 1, 14, 0x308, 1, 11, 0x308, 1, 10, 0x308});
   // SPIs are the same under either controller.
   CHECK(tree.cells("/serial@9000000", "interrupts") == std::vector<uint32_t>{0, 1, 4});
+}
+
+TEST_CASE("fdt: a PMU node where the vCPUs have one, its interrupt on PPI 7", "[fdt]") {
+  Board board;
+  const Tree without = board.build(GicVersion::kV3);
+  CHECK(fdt_path_offset(without.fdt(), "/pmu") < 0);
+  const Tree v3 = board.build(GicVersion::kV3, true, true, true);
+  CHECK(v3.string("/pmu", "compatible") == "arm,armv8-pmuv3");
+  CHECK(v3.cells("/pmu", "interrupts") == std::vector<uint32_t>{1, 7, 4});
+  // On a GICv2 the PPI names its CPUs (two: 0b11 << 8), level-high as QEMU has it.
+  const Tree v2 = board.build(GicVersion::kV2, true, true, true);
+  CHECK(v2.cells("/pmu", "interrupts") == std::vector<uint32_t>{1, 7, 0x304});
 }
 
 TEST_CASE("fdt: the GICv3 redistributor region grows with the vCPUs", "[fdt]") {

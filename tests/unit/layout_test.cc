@@ -159,12 +159,23 @@ TEST_CASE("layout: GICv3 redistributors end at the distributor", "[layout]") {
 TEST_CASE("layout: the fixed map does not collide", "[layout]") {
   const AddressRange distributor{kGicDistributorBase, kGicDistributorSize};
   const AddressRange cpu_interface{kGicCpuInterfaceBase, kGicCpuInterfaceSize};
-  const AddressRange uart{kUartBase, 0x1000};
+  const AddressRange pl011{kPl011Base, 0x1000};
   const AddressRange rtc{kRtcBase, 0x1000};
+  const AddressRange test_exit{kTestExitBase, 0x1000};
+  const AddressRange pl061{0x0903'0000, 0x1000};  // QEMU virt's GPIO slot, kept free for it
+  const AddressRange uart16550{kUart16550Base, 0x1000};
   const AddressRange virtio{kVirtioBase, 32 * kVirtioStride};
   const AddressRange ram{kRamBase, 1ull << 30};
-  const AddressRange all[] = {
-      gic_redistributor_range(123), distributor, cpu_interface, uart, rtc, virtio, ram};
+  const AddressRange all[] = {gic_redistributor_range(123),
+                              distributor,
+                              cpu_interface,
+                              pl011,
+                              rtc,
+                              test_exit,
+                              pl061,
+                              uart16550,
+                              virtio,
+                              ram};
   for (size_t i = 0; i < std::size(all); ++i) {
     for (size_t j = i + 1; j < std::size(all); ++j) {
       INFO(i << " vs " << j);
@@ -172,6 +183,12 @@ TEST_CASE("layout: the fixed map does not collide", "[layout]") {
     }
   }
   CHECK(kRamBase % kSz2M == 0);
+  // QEMU virt's console, where kernel test loops' `earlycon=pl011,0x9000000` looks.
+  CHECK(kPl011Base == 0x0900'0000);
+  CHECK(kPl011Spi == 1);
+  CHECK(kUart16550Spi != kPl011Spi);
+  CHECK(kUart16550Spi != kRtcSpi);
+  CHECK(kUart16550Spi < kVirtioFirstSpi);
 }
 
 }  // namespace

@@ -735,7 +735,7 @@ TEST_CASE("pl011: device-tree description", "[pl011]") {
   REQUIRE(resources.interrupt.has_value());
   CHECK(resources.interrupt->line == kSpi);
   CHECK(resources.interrupt->trigger == DeviceResources::Interrupt::Trigger::kLevelHigh);
-  CHECK(resources.bus_clock);
+  CHECK(resources.clocks == std::vector<std::string>{"uartclk", "apb_pclk"});
   CHECK(resources.values.empty());
 }
 

@@ -38,9 +38,11 @@ class FakeIrq final : public InterruptLine {
 struct UartRig {
   FakeIrq irq;
   std::string output;
-  Uart16550 uart{kBase, kSpi, irq, [this](std::span<const uint8_t> bytes) {
-                   output.append(bytes.begin(), bytes.end());
-                 }};
+  int ready_calls = 0;
+  Uart16550 uart{
+      kBase, kSpi, irq,
+      [this](std::span<const uint8_t> bytes) { output.append(bytes.begin(), bytes.end()); },
+      [this] { ++ready_calls; }};
 
   uint8_t read(uint64_t offset) {
     uint8_t byte = 0xee;
@@ -313,6 +315,48 @@ TEST_CASE("uart: loopback does not grow the receiver past kMaxPendingInput", "[u
   // The looped-back byte was dropped: after one read there is room for exactly one byte.
   CHECK(rig.read(kRbrThr) == 'f');
   CHECK(rig.receive("yz") == 1);
+}
+
+TEST_CASE("uart: input room opens with ERBFI and follows the FIFO", "[uart]") {
+  UartRig rig;
+  // Linux's 8250 driver clears the FIFO on open, then enables the receive interrupt:
+  // before that the guest does not listen, and the host offers nothing.
+  CHECK(rig.uart.input_room() == 0);
+  rig.write(kIirFcr, 0x07);  // FIFO on, both cleared
+  CHECK(rig.uart.input_room() == 0);
+  CHECK(rig.ready_calls == 0);
+  rig.write(kIer, 0x01);
+  CHECK(rig.uart.input_room() == Uart16550::kFifoDepth);
+  CHECK(rig.ready_calls == 1);
+  REQUIRE(rig.receive(std::string(Uart16550::kFifoDepth, 'a')) == Uart16550::kFifoDepth);
+  CHECK(rig.uart.input_room() == 0);
+  // Reading a byte makes room again: the hook fires once, on the transition.
+  CHECK(rig.read(kRbrThr) == 'a');
+  CHECK(rig.uart.input_room() == 1);
+  CHECK(rig.ready_calls == 2);
+  CHECK(rig.read(kRbrThr) == 'a');
+  CHECK(rig.ready_calls == 2);
+  // Throttled (ERBFI off): no room, and room again when it comes back on.
+  rig.write(kIer, 0x00);
+  CHECK(rig.uart.input_room() == 0);
+  rig.write(kIer, 0x01);
+  CHECK(rig.ready_calls == 3);
+  CHECK(rig.uart.input_room() == 2);
+}
+
+TEST_CASE("uart: without the FIFO the room is the one-byte holding register", "[uart]") {
+  UartRig rig;
+  rig.write(kIer, 0x01);
+  CHECK(rig.uart.input_room() == 1);
+  REQUIRE(rig.receive("xy") == 2);  // receive() itself still queues what it is given
+  CHECK(rig.uart.input_room() == 0);
+  CHECK(rig.read(kRbrThr) == 'x');
+  CHECK(rig.uart.input_room() == 0);
+  CHECK(rig.read(kRbrThr) == 'y');
+  CHECK(rig.uart.input_room() == 1);
+  // In loopback the receiver hears only the transmitter.
+  rig.write(kMcr, 0x10);
+  CHECK(rig.uart.input_room() == 0);
 }
 
 TEST_CASE("uart: identity and device-tree node name", "[uart]") {

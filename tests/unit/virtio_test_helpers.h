@@ -448,8 +448,10 @@ class MmioRig {
     write(reg::kQueueDeviceHigh, static_cast<uint32_t>(q.used() >> 32));
     if (ready) write(reg::kQueueReady, 1);
   }
+  // DRIVER_OK, and what the device's loop then does for a device that waits on a backend.
   void driver_ok() {
     write(reg::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
+    transport->start_backend();
   }
   // The whole handshake with queue 0 set up; true when the device went live.
   bool start(const DriverQueue& q, uint64_t features = kFeatureVersion1) {

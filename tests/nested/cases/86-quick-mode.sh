@@ -9,14 +9,14 @@
 . /nested/lib.sh
 GUEST="--kernel /guest/Image --initrd /guest/initrd.cpio.gz --memory 256M"
 # shellcheck disable=SC2086 # GUEST is a list of words
-run_petrel "" 60 $GUEST --vcpus 2 --test-exit -- console=ttyS0 quiet guest_cmd=testexit test_cpus=2
+run_petrel "" 60 $GUEST --vcpus 2 --test-exit -- console=ttyAMA0 quiet guest_cmd=testexit test_cpus=2
 expect_exit 0
 expect_stdout_has PETREL-GUEST-INIT-OK
 expect_value GUEST-TEST-EXIT 0
 expect_stderr_lacks error
 
 # shellcheck disable=SC2086
-run_petrel "" 60 $GUEST --test-exit -- console=ttyS0 quiet guest_cmd=testexit test_cpus=2
+run_petrel "" 60 $GUEST --test-exit -- console=ttyAMA0 quiet guest_cmd=testexit test_cpus=2
 expect_exit 7
 expect_value GUEST-TEST-EXIT 7
 
@@ -24,7 +24,7 @@ img=$CASE_DIR/disk.img
 head -c 1048576 /dev/urandom >"$img" || fail "cannot make $img"
 want=$(file_md5 "$img")
 # shellcheck disable=SC2086
-run_petrel "" 60 $GUEST --drive "$img,ro,id=QUICK-DISK" -- console=ttyS0 quiet guest_cmd=blkread
+run_petrel "" 60 $GUEST --drive "$img,ro,id=QUICK-DISK" -- console=ttyAMA0 quiet guest_cmd=blkread
 expect_exit 0
 expect_value GUEST-VDA-BYTES 1048576
 expect_value GUEST-VDA-SERIAL "'QUICK-DISK'"
@@ -35,7 +35,7 @@ expect_stdout_lacks GUEST-ERROR
 dir=/tmp/quick-share
 rm -rf "$dir" && mkdir -p "$dir" && echo quick-token >"$dir/from-host.txt"
 # shellcheck disable=SC2086
-run_petrel "" 120 $GUEST --share "$dir,tag=quickdata" -- console=ttyS0 quiet guest_cmd=share share_tag=quickdata
+run_petrel "" 120 $GUEST --share "$dir,tag=quickdata" -- console=ttyAMA0 quiet guest_cmd=share share_tag=quickdata
 expect_exit 0
 expect_value GUEST-SHARE-READ quick-token
 expect_value GUEST-SHARE-WRITE-RC 0

@@ -25,7 +25,7 @@ expect_stderr_has "the guest reset before its console printed anything; add earl
 
 run_petrel "$CONFIGS/boot-1cpu.toml" 20 --set machine.vcpu=2
 expect_exit 3
-expect_stderr_has "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory"
+expect_stderr_has "--set machine.vcpu=2: machine.vcpu: unknown key; known here: vcpus, memory, pmu, stop_grace"
 run_petrel "$CONFIGS/boot-1cpu.toml" 20 --set machine.memory=101M
 expect_exit 3
 expect_stderr_has "--set machine.memory=101M: machine.memory: \"101M\" is not a multiple of 2 MiB"

@@ -7,7 +7,7 @@
 log=$CASE_DIR/console.log
 # Not quiet: the kernel's own boot lines are part of what must be kept.
 start_petrel "" --kernel /guest/Image --initrd /guest/initrd.cpio.gz --memory 256M \
-  --console-log "$log" -- console=ttyS0 panic=-1 guest_cmd=hang
+  --console-log "$log" -- console=ttyAMA0 panic=-1 guest_cmd=hang
 wait_stdout GUEST-HANGING
 say "run $BG_RUN: sending SIGKILL to pid $BG_PID"
 kill -KILL "$BG_PID"
