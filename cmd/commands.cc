@@ -55,16 +55,22 @@ std::string panic_reason(const std::string& line) {
 // What the control socket may ask of the guest `run` runs.
 class RunningGuest final : public api::GuestControl {
  public:
-  RunningGuest(const Config& config, const Lifecycle& lifecycle)
-      : config_(config), lifecycle_(lifecycle) {}
+  RunningGuest(const Config& config, Lifecycle& lifecycle, Supervisor& supervisor)
+      : config_(config), lifecycle_(lifecycle), supervisor_(supervisor) {}
   std::string id() const override { return config_.name; }
   PublicState state() const override { return lifecycle_.state(); }
-  uint32_t vcpu_count() const override { return config_.machine.vcpus; }
-  uint64_t mem_size_mib() const override { return config_.machine.memory_bytes >> 20; }
+  const Config& config() const override { return config_; }
+  Result<> pause() override { return lifecycle_.pause(); }
+  Result<> resume() override { return lifecycle_.resume(); }
+  bool press_power_button() override { return supervisor_.press_power_button(); }
+  void stop(std::optional<std::chrono::milliseconds> grace) override {
+    supervisor_.request_stop(grace);
+  }
 
  private:
   const Config& config_;
-  const Lifecycle& lifecycle_;
+  Lifecycle& lifecycle_;
+  Supervisor& supervisor_;
 };
 
 // The control socket's path: [api] socket (or --api-sock), else NAME.sock next to the
@@ -105,10 +111,20 @@ ExitCode run_command(const RunOptions& options) {
 
   Lifecycle lifecycle(
       [&console](const Config& guest) { return arch::create_machine(guest, *console); });
+  auto started = Supervisor::start(
+      [&lifecycle] {
+        notify_systemd("STOPPING=1");
+        (void)lifecycle.stop();
+      },
+      options.timeout, Supervisor::Grace{config->machine.stop_grace, [&lifecycle](bool pressed) {
+                                           return lifecycle.set_power_button(pressed);
+                                         }});
+  if (!started) return report(started.error());
+  Supervisor& supervisor = **started;
   // Served from before Create until the run ends; destroyed (its thread joined, its socket
-  // file removed) before the lifecycle it reads. A socket left by a killed run of this name
-  // is removed first: the instance lock says no live run of it is serving there.
-  RunningGuest guest(*config, lifecycle);
+  // file removed) before the lifecycle and supervisor it uses. A socket left by a killed
+  // run of this name is removed first: the instance lock says no live run of it serves there.
+  RunningGuest guest(*config, lifecycle, supervisor);
   std::unique_ptr<api::Server> api_server;
   if (*socket_path) {
     if (auto removed = api::remove_stale_socket(**socket_path); !removed) {
@@ -119,20 +135,6 @@ ExitCode run_command(const RunOptions& options) {
     api_server = std::move(*served);
     spdlog::info("control socket: {}", (*socket_path)->string());
   }
-  std::optional<Supervisor::Grace> grace;
-  if (config->machine.stop_grace) {
-    grace = Supervisor::Grace{*config->machine.stop_grace, [&lifecycle](bool pressed) {
-                                return lifecycle.set_power_button(pressed);
-                              }};
-  }
-  auto started = Supervisor::start(
-      [&lifecycle] {
-        notify_systemd("STOPPING=1");
-        (void)lifecycle.stop();
-      },
-      options.timeout, std::move(grace));
-  if (!started) return report(started.error());
-  const Supervisor& supervisor = **started;
   std::optional<RawTerminal> terminal;
   if (config->console.mode == ConsoleMode::kStdio) terminal.emplace();
 

@@ -98,22 +98,47 @@ Response get_info(GuestControl& guest) {
                              {"vmm_version", kVersion}});
 }
 
-Response get_machine_config(GuestControl& guest) {
-  return json_response(
-      200, {{"vcpu_count", guest.vcpu_count()}, {"mem_size_mib", guest.mem_size_mib()}});
+json machine_config(const Config& config) {
+  return {{"vcpu_count", config.machine.vcpus},
+          {"mem_size_mib", config.machine.memory_bytes >> 20},
+          {"smt", false}};
 }
 
-Response put_actions(const Request& request) {
-  const Decoded<ActionType> action = decode_action(request.body);
+Response get_machine_config(GuestControl& guest) {
+  return json_response(200, machine_config(guest.config()));
+}
+
+Response no_content() { return {204, ""}; }
+
+Response put_actions(const Request& request, GuestControl& guest) {
+  const Decoded<Action> action = decode_action(request.body);
   if (!action) return fault(400, action.error());
-  switch (*action) {
+  switch (action->type) {
     case ActionType::kInstanceStart:
-      return fault(400, "InstanceStart is not supported: `petrel run` starts the guest itself");
+      return fault(400, "InstanceStart: the guest was started by `petrel run` itself");
     case ActionType::kFlushMetrics: return fault(400, "metrics are not configured");
     case ActionType::kSendCtrlAltDel:
-      return fault(400, "no power button: this machine has no device to send Ctrl+Alt+Del to");
+      if (guest.state() != PublicState::kRunning) {
+        return fault(400, fmt::format("SendCtrlAltDel: the guest is not running (state: {})",
+                                      public_state_name(guest.state())));
+      }
+      if (!guest.press_power_button()) {
+        return fault(400,
+                     "SendCtrlAltDel: this guest has no power button to press (add "
+                     "[power_button] or --power-button)");
+      }
+      return no_content();
+    case ActionType::kStop: guest.stop(action->grace); return no_content();
   }
   return fault(500, "unhandled action");
+}
+
+Response patch_vm(const Request& request, GuestControl& guest) {
+  const Decoded<VmState> state = decode_vm_state(request.body);
+  if (!state) return fault(400, state.error());
+  const Result<> done = *state == VmState::kPaused ? guest.pause() : guest.resume();
+  if (!done) return fault(400, done.error().message);
+  return no_content();
 }
 
 }  // namespace
@@ -122,21 +147,52 @@ Response fault(unsigned status, std::string_view message) {
   return json_response(status, {{"fault_message", message}});
 }
 
-Decoded<ActionType> decode_action(std::string_view body) {
-  static constexpr std::array<std::pair<std::string_view, ActionType>, 3> kActions = {{
+Decoded<Action> decode_action(std::string_view body) {
+  static constexpr std::array<std::pair<std::string_view, ActionType>, 4> kActions = {{
       {"InstanceStart", ActionType::kInstanceStart},
       {"FlushMetrics", ActionType::kFlushMetrics},
       {"SendCtrlAltDel", ActionType::kSendCtrlAltDel},
+      {"Stop", ActionType::kStop},
   }};
   const json object = TRY(parse_object(body));
-  TRY(only_known_fields(object, {"action_type"}));
+  TRY(only_known_fields(object, {"action_type", "grace_ms"}));
   const std::string type = TRY(required_string(object, "action_type"));
-  for (const auto& [name, action] : kActions) {
-    if (type == name) return action;
+  Action action;
+  bool known = false;
+  for (const auto& [name, value] : kActions) {
+    if (type == name) {
+      action.type = value;
+      known = true;
+    }
   }
+  if (!known) {
+    return std::unexpected(fmt::format(
+        "action_type: {} is not one of InstanceStart, FlushMetrics, SendCtrlAltDel, Stop",
+        to_text(json(type))));
+  }
+  const auto grace = object.find("grace_ms");
+  if (grace != object.end()) {
+    if (action.type != ActionType::kStop) {
+      return std::unexpected("grace_ms: only the Stop action takes a grace period");
+    }
+    if (!grace->is_number_unsigned() ||
+        grace->get<uint64_t>() > static_cast<uint64_t>(kMaxStopGrace.count())) {
+      return std::unexpected(fmt::format("grace_ms: expected milliseconds from 0 to {}, got {}",
+                                         kMaxStopGrace.count(), to_text(*grace)));
+    }
+    action.grace = std::chrono::milliseconds(grace->get<uint64_t>());
+  }
+  return action;
+}
+
+Decoded<VmState> decode_vm_state(std::string_view body) {
+  const json object = TRY(parse_object(body));
+  TRY(only_known_fields(object, {"state"}));
+  const std::string state = TRY(required_string(object, "state"));
+  if (state == "Paused") return VmState::kPaused;
+  if (state == "Resumed") return VmState::kResumed;
   return std::unexpected(
-      fmt::format("action_type: {} is not one of InstanceStart, FlushMetrics, SendCtrlAltDel",
-                  to_text(json(type))));
+      fmt::format("state: {} is not one of Paused, Resumed", to_text(json(state))));
 }
 
 Response handle_request(const Request& request, GuestControl& guest) {
@@ -147,7 +203,8 @@ Response handle_request(const Request& request, GuestControl& guest) {
   try {
     if (request.method == "GET" && path == "/") return get_info(guest);
     if (request.method == "GET" && path == "/machine-config") return get_machine_config(guest);
-    if (request.method == "PUT" && path == "/actions") return put_actions(request);
+    if (request.method == "PUT" && path == "/actions") return put_actions(request, guest);
+    if (request.method == "PATCH" && path == "/vm") return patch_vm(request, guest);
     return fault(400, fmt::format("Invalid request method and/or path: {} {}", request.method,
                                   request.target));
   } catch (const std::exception& error) {

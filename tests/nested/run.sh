@@ -132,7 +132,7 @@ esac
 # with two small libraries and glibc's libresolv, the request written by hand. Only when
 # selected.
 case " ${selected[*]} " in
-  *" api-"*)
+  *" api-"* | *" power-key"*)
     "$here/fetch-artifacts.sh" netcat >/dev/null
     nc_pkgs=$cache/unpacked/netcat
     mkdir -p "$l1root/lib/aarch64-linux-gnu"

@@ -49,11 +49,44 @@ class TempDir {
 
 class FakeGuest final : public GuestControl {
  public:
+  FakeGuest() {
+    config_.name = "guest-1";
+    config_.machine.vcpus = 2;
+    config_.machine.memory_bytes = 256ull << 20;
+  }
   std::string id() const override { return "guest-1"; }
   PublicState state() const override { return state_; }
-  uint32_t vcpu_count() const override { return 2; }
-  uint64_t mem_size_mib() const override { return 256; }
+  const Config& config() const override { return config_; }
+  Result<> pause() override {
+    ++pauses;
+    if (state_ == PublicState::kNotStarted) {
+      return fail(ExitCode::kNotCreated, "Pause: the guest has not started yet");
+    }
+    state_ = PublicState::kPaused;
+    return {};
+  }
+  Result<> resume() override {
+    ++resumes;
+    if (state_ == PublicState::kNotStarted) {
+      return fail(ExitCode::kNotCreated, "Resume: the guest has not started yet");
+    }
+    state_ = PublicState::kRunning;
+    return {};
+  }
+  bool press_power_button() override {
+    ++presses;
+    return has_button;
+  }
+  void stop(std::optional<std::chrono::milliseconds> grace) override {
+    ++stops;
+    stop_grace = grace;
+  }
+
+  Config config_;
   PublicState state_ = PublicState::kRunning;
+  bool has_button = true;
+  int pauses = 0, resumes = 0, presses = 0, stops = 0;
+  std::optional<std::chrono::milliseconds> stop_grace;
 };
 
 Response send(std::string method, std::string target, std::string body = "") {
@@ -97,15 +130,76 @@ TEST_CASE("api: GET / reports the id, the public state and the version") {
 TEST_CASE("api: GET /machine-config") {
   const Response response = send("GET", "/machine-config");
   CHECK(response.status == 200);
-  CHECK(json::parse(response.body) == json{{"vcpu_count", 2}, {"mem_size_mib", 256}});
+  CHECK(json::parse(response.body) ==
+        json{{"vcpu_count", 2}, {"mem_size_mib", 256}, {"smt", false}});
 }
 
-TEST_CASE("api: PUT /actions answers each action with 400 in this mode") {
-  CHECK_THAT(action_fault(R"({"action_type": "InstanceStart"})"),
-             Catch::StartsWith("InstanceStart is not supported"));
+TEST_CASE("api: PUT /actions: InstanceStart and FlushMetrics are 400 in this mode") {
+  CHECK(action_fault(R"({"action_type": "InstanceStart"})") ==
+        "InstanceStart: the guest was started by `petrel run` itself");
   CHECK(action_fault(R"({"action_type": "FlushMetrics"})") == "metrics are not configured");
-  CHECK_THAT(action_fault(R"({"action_type": "SendCtrlAltDel"})"),
-             Catch::StartsWith("no power button"));
+}
+
+TEST_CASE("api: SendCtrlAltDel presses the power button of a running guest") {
+  FakeGuest guest;
+  const Request press{"PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})"};
+  CHECK(handle_request(press, guest) == Response{204, ""});
+  CHECK(guest.presses == 1);
+  guest.has_button = false;
+  Response response = handle_request(press, guest);
+  CHECK(response.status == 400);
+  CHECK(fault_of(response) ==
+        "SendCtrlAltDel: this guest has no power button to press (add [power_button] or "
+        "--power-button)");
+  guest.has_button = true;
+  guest.state_ = PublicState::kPaused;
+  response = handle_request(press, guest);
+  CHECK(response.status == 400);
+  CHECK(fault_of(response) == "SendCtrlAltDel: the guest is not running (state: Paused)");
+  CHECK(guest.presses == 2);  // not pressed while paused
+}
+
+TEST_CASE("api: the Stop action asks for SIGTERM's stop, with an optional grace") {
+  FakeGuest guest;
+  CHECK(handle_request({"PUT", "/actions", R"({"action_type": "Stop"})"}, guest).status == 204);
+  CHECK(guest.stops == 1);
+  CHECK_FALSE(guest.stop_grace.has_value());
+  CHECK(handle_request({"PUT", "/actions", R"({"action_type": "Stop", "grace_ms": 2500})"}, guest)
+            .status == 204);
+  CHECK(guest.stop_grace == std::chrono::milliseconds(2500));
+  CHECK(action_fault(R"({"action_type": "Stop", "grace_ms": -1})") ==
+        "grace_ms: expected milliseconds from 0 to 86400000, got -1");
+  CHECK(action_fault(R"({"action_type": "Stop", "grace_ms": "10s"})") ==
+        "grace_ms: expected milliseconds from 0 to 86400000, got \"10s\"");
+  CHECK(action_fault(R"({"action_type": "FlushMetrics", "grace_ms": 1})") ==
+        "grace_ms: only the Stop action takes a grace period");
+}
+
+TEST_CASE("api: PATCH /vm pauses and resumes; mistakes are 400 and change nothing") {
+  FakeGuest guest;
+  CHECK(handle_request({"PATCH", "/vm", R"({"state": "Paused"})"}, guest) == Response{204, ""});
+  CHECK(guest.state_ == PublicState::kPaused);
+  CHECK(handle_request({"PATCH", "/vm", R"({"state": "Paused"})"}, guest) == Response{204, ""});
+  CHECK(handle_request({"PATCH", "/vm", R"({"state": "Resumed"})"}, guest) == Response{204, ""});
+  CHECK(guest.state_ == PublicState::kRunning);
+  CHECK(guest.pauses == 2);
+  CHECK(guest.resumes == 1);
+
+  auto patch_fault = [&guest](const std::string& body) {
+    const Response response = handle_request({"PATCH", "/vm", body}, guest);
+    CHECK(response.status == 400);
+    return fault_of(response);
+  };
+  CHECK(patch_fault(R"({"state": "Stopped"})") ==
+        "state: \"Stopped\" is not one of Paused, Resumed");
+  CHECK(patch_fault(R"({"state": 1})") == "state: expected a string, got a number");
+  CHECK(patch_fault(R"({"state": "Paused", "when": "now"})") ==
+        "unknown field \"when\" (known: state)");
+  CHECK(patch_fault("{}") == "missing field 'state'");
+  CHECK(guest.pauses == 2);  // none of those reached the guest
+  guest.state_ = PublicState::kNotStarted;
+  CHECK(patch_fault(R"({"state": "Paused"})") == "Pause: the guest has not started yet");
+  CHECK(decode_vm_state(R"({"state":"Resumed"})") == VmState::kResumed);
 }
 
 TEST_CASE("api: PUT /actions bodies that do not decode name the field") {
@@ -118,9 +212,10 @@ TEST_CASE("api: PUT /actions bodies that do not decode name the field") {
   CHECK(action_fault(R"({"action_type": 7})") == "action_type: expected a string, got a number");
   CHECK(action_fault(R"({"action_type": null})") == "action_type: expected a string, got null");
   CHECK(action_fault(R"({"action_type": "Reboot"})") ==
-        "action_type: \"Reboot\" is not one of InstanceStart, FlushMetrics, SendCtrlAltDel");
+        "action_type: \"Reboot\" is not one of InstanceStart, FlushMetrics, SendCtrlAltDel, "
+        "Stop");
   CHECK(action_fault(R"({"action_type": "FlushMetrics", "force": true})") ==
-        "unknown field \"force\" (known: action_type)");
+        "unknown field \"force\" (known: action_type, grace_ms)");
   CHECK(action_fault(std::string(5000, '[') + std::string(5000, ']')) ==
         "the body nests deeper than 8 levels");
   CHECK_THAT(action_fault("{\"action_type\": \"\xff\"}"),
@@ -128,8 +223,10 @@ TEST_CASE("api: PUT /actions bodies that do not decode name the field") {
 }
 
 TEST_CASE("api: decode_action is a pure function of the body") {
-  CHECK(decode_action(R"({"action_type":"SendCtrlAltDel"})") == ActionType::kSendCtrlAltDel);
-  CHECK(decode_action(R"( { "action_type" : "InstanceStart" } )") == ActionType::kInstanceStart);
+  CHECK(decode_action(R"({"action_type":"SendCtrlAltDel"})") ==
+        Action{ActionType::kSendCtrlAltDel, std::nullopt});
+  CHECK(decode_action(R"( { "action_type" : "InstanceStart" } )") ==
+        Action{ActionType::kInstanceStart, std::nullopt});
   CHECK_FALSE(decode_action("{\"action_type\":\"FlushMetrics\"").has_value());
 }
 
@@ -218,7 +315,7 @@ TEST_CASE("api: the server answers over a Unix socket and bounds its clients") {
                 "close\r\n\r\n{}");
       reply = read_all(fd);
       CHECK_THAT(reply, Catch::StartsWith("HTTP/1.1 200 OK\r\n") &&
-                            Catch::Contains(R"({"mem_size_mib":256,"vcpu_count":2})") &&
+                            Catch::Contains(R"({"mem_size_mib":256,"smt":false,"vcpu_count":2})") &&
                             Catch::Contains("HTTP/1.1 400 Bad Request\r\n") &&
                             Catch::EndsWith(R"({"fault_message":"missing field 'action_type'"})"));
     }

@@ -11,20 +11,7 @@ rt=/tmp/api-rt
 sock=$rt/api-socket.sock
 rm -rf "$rt"
 
-# http METHOD PATH [BODY]: the whole response (status line, headers, body) in $REPLY_FILE.
-REPLY_FILE=$CASE_DIR/reply
-http() {
-  if [ -n "${3:-}" ]; then
-    printf '%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n%s' \
-      "$1" "$2" "${#3}" "$3"
-  else
-    printf '%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$1" "$2"
-  fi | timeout 10 nc.openbsd -U "$sock" >"$REPLY_FILE" 2>&1
-  _show "$REPLY_FILE" "$1 $2"
-}
-expect_reply() { # expect_reply TEXT: the last reply contains TEXT
-  grep -qF -- "$1" "$REPLY_FILE" || fail "the reply lacks '$1'"
-}
+http() { api_http "$sock" "$@"; }
 
 start_petrel "$CONFIGS/api-socket.toml" --runtime-dir "$rt"
 wait_stdout PETREL-GUEST-INIT-OK
@@ -40,7 +27,7 @@ expect_reply "HTTP/1.1 200 OK"
 expect_reply '{"app_name":"petrel","id":"api-socket","state":"Running","vmm_version":"0.1.0"}'
 http GET /machine-config
 expect_reply "HTTP/1.1 200 OK"
-expect_reply '{"mem_size_mib":256,"vcpu_count":1}'
+expect_reply '{"mem_size_mib":256,"smt":false,"vcpu_count":1}'
 http PUT /actions '{"action_type": "Reboot"}'
 expect_reply "HTTP/1.1 400 Bad Request"
 expect_reply '{"fault_message":"action_type: \"Reboot\" is not one of'
