@@ -8,6 +8,9 @@
 #include <utility>
 
 #include "core/version.h"
+#include "devices/virtio_block.h"
+#include "devices/virtio_net.h"
+#include "devices/virtio_rng.h"
 
 namespace petrel::api {
 
@@ -102,6 +105,40 @@ json machine_config(const Config& config) {
   return {{"vcpu_count", config.machine.vcpus},
           {"mem_size_mib", config.machine.memory_bytes >> 20},
           {"smt", false}};
+}
+
+// Firecracker's FullVmConfiguration, with the values petrel uses: a drive without an id
+// is named by its guest disk (vda), a net without a MAC by the one petrel made up.
+json vm_config(const Config& config) {
+  json drives = json::array();
+  size_t index = 0;
+  for (const virtio::DriveConfig& drive : config.settings_of<virtio::DriveConfig>()) {
+    drives.push_back({{"drive_id", drive.id.empty() ? virtio::disk_name(index) : drive.id},
+                      {"path_on_host", drive.path.string()},
+                      {"is_read_only", drive.read_only},
+                      {"is_root_device", false},
+                      {"cache_type", "Unsafe"},
+                      {"io_engine", "Sync"}});
+    ++index;
+  }
+  json nets = json::array();
+  index = 0;
+  for (const virtio::NetConfig& net : config.settings_of<virtio::NetConfig>()) {
+    const auto mac = net.mac.value_or(virtio::default_mac(config.name, index));
+    nets.push_back({{"iface_id", fmt::format("eth{}", index)},
+                    {"host_dev_name", net.tap},
+                    {"guest_mac", fmt::format("{:02x}", fmt::join(mac, ":"))}});
+    ++index;
+  }
+  json boot = {{"kernel_image_path", config.boot.kernel.string()},
+               {"boot_args", config.boot.cmdline}};
+  if (config.boot.initrd) boot["initrd_path"] = config.boot.initrd->string();
+  json full = {{"boot-source", boot},
+               {"machine-config", machine_config(config)},
+               {"drives", drives},
+               {"network-interfaces", nets}};
+  if (config.has_device(virtio::kRngType.config.table)) full["entropy"] = json::object();
+  return full;
 }
 
 Response get_machine_config(GuestControl& guest) {
@@ -203,6 +240,9 @@ Response handle_request(const Request& request, GuestControl& guest) {
   try {
     if (request.method == "GET" && path == "/") return get_info(guest);
     if (request.method == "GET" && path == "/machine-config") return get_machine_config(guest);
+    if (request.method == "GET" && path == "/vm/config") {
+      return json_response(200, vm_config(guest.config()));
+    }
     if (request.method == "PUT" && path == "/actions") return put_actions(request, guest);
     if (request.method == "PATCH" && path == "/vm") return patch_vm(request, guest);
     return fault(400, fmt::format("Invalid request method and/or path: {} {}", request.method,

@@ -55,7 +55,7 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kRoutes =
     {"PUT", "/actions"},
     {"PATCH", "/vm"},
     {"PATCH", "/vm?x=1"},
-    {"PUT", "/vm"},
+    {"GET", "/vm/config"},
     {"GET", "/actions"},
     {"DELETE", "/"},
 }};

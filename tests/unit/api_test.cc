@@ -21,6 +21,9 @@
 
 #include "core/unique_fd.h"
 #include "core/version.h"
+#include "devices/virtio_block.h"
+#include "devices/virtio_net.h"
+#include "devices/virtio_rng.h"
 #include "vmm/api_server.h"
 
 using namespace petrel;
@@ -132,6 +135,47 @@ TEST_CASE("api: GET /machine-config") {
   CHECK(response.status == 200);
   CHECK(json::parse(response.body) ==
         json{{"vcpu_count", 2}, {"mem_size_mib", 256}, {"smt", false}});
+}
+
+TEST_CASE("api: GET /vm/config gives Firecracker's FullVmConfiguration of the guest") {
+  FakeGuest guest;
+  guest.config_.boot.kernel = "/guests/Image";
+  guest.config_.boot.initrd = "/guests/initrd.gz";
+  guest.config_.boot.cmdline = "console=ttyAMA0";
+  guest.config_.devices.push_back(
+      {&virtio::kDriveType.config, 0, virtio::DriveConfig{"/images/root.img", true, "rootfs"}});
+  guest.config_.devices.push_back(
+      {&virtio::kDriveType.config, 1, virtio::DriveConfig{"/images/data.img"}});
+  guest.config_.devices.push_back(
+      {&virtio::kNetType.config, 0,
+       virtio::NetConfig{"tap0", std::array<uint8_t, 6>{2, 0, 0, 0, 0, 0xab}}});
+  guest.config_.devices.push_back({&virtio::kRngType.config, 0, {}});
+  const Response response = handle_request({"GET", "/vm/config", ""}, guest);
+  CHECK(response.status == 200);
+  CHECK(
+      json::parse(response.body) ==
+      json{
+          {"boot-source",
+           {{"kernel_image_path", "/guests/Image"},
+            {"initrd_path", "/guests/initrd.gz"},
+            {"boot_args", "console=ttyAMA0"}}},
+          {"machine-config", {{"vcpu_count", 2}, {"mem_size_mib", 256}, {"smt", false}}},
+          {"drives",
+           {{{"drive_id", "rootfs"},
+             {"path_on_host", "/images/root.img"},
+             {"is_read_only", true},
+             {"is_root_device", false},
+             {"cache_type", "Unsafe"},
+             {"io_engine", "Sync"}},
+            {{"drive_id", "vdb"},
+             {"path_on_host", "/images/data.img"},
+             {"is_read_only", false},
+             {"is_root_device", false},
+             {"cache_type", "Unsafe"},
+             {"io_engine", "Sync"}}}},
+          {"network-interfaces",
+           {{{"iface_id", "eth0"}, {"host_dev_name", "tap0"}, {"guest_mac", "02:00:00:00:00:ab"}}}},
+          {"entropy", json::object()}});
 }
 
 TEST_CASE("api: PUT /actions: InstanceStart and FlushMetrics are 400 in this mode") {

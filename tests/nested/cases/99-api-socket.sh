@@ -2,7 +2,7 @@
 # api-socket: `petrel run` serves its control socket, RUNTIME_DIR/NAME.sock (folder 0700,
 # socket 0600), while the guest runs. A client that is not petrel's own (OpenBSD netcat,
 # the HTTP request written by hand: L1 has no curl) gets GET / with state "Running",
-# GET /machine-config, and 400 with a fault_message for a bad action and an unknown path.
+# GET /machine-config and /vm/config, and 400 with a fault_message for a bad action and an unknown path.
 # A SIGKILLed run leaves its socket file behind; the next run of the same name replaces it
 # and serves, and on SIGTERM exits 15 and removes it.
 # case-timeout: 150
@@ -28,6 +28,9 @@ expect_reply '{"app_name":"petrel","id":"api-socket","state":"Running","vmm_vers
 http GET /machine-config
 expect_reply "HTTP/1.1 200 OK"
 expect_reply '{"mem_size_mib":256,"smt":false,"vcpu_count":1}'
+http GET /vm/config
+expect_reply "HTTP/1.1 200 OK"
+expect_reply '"boot-source":{"boot_args":"console=ttyAMA0 quiet panic=-1 guest_cmd=hang","initrd_path":"/guest/initrd.cpio.gz","kernel_image_path":"/guest/Image"}'
 http PUT /actions '{"action_type": "Reboot"}'
 expect_reply "HTTP/1.1 400 Bad Request"
 expect_reply '{"fault_message":"action_type: \"Reboot\" is not one of'
