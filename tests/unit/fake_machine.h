@@ -371,4 +371,13 @@ class Rig {
   std::thread watchdog_;  // last: started after every member it reads exists
 };
 
+// Create, then Run on another thread until the machine has started.
+inline std::shared_ptr<Pending<Result<GuestExit>>> create_and_start(Rig& rig, int index = 0) {
+  REQUIRE(rig.lc().create(Config{}));
+  auto run = rig.run_async();
+  REQUIRE(rig.await_phase(LifecyclePhase::kRunning));
+  REQUIRE(rig.machine(index));
+  return run;
+}
+
 }  // namespace petrel::testing

@@ -11,17 +11,28 @@ namespace petrel {
 namespace {
 
 using testing::code_of;
+using testing::create_and_start;
 using testing::FakeControl;
 using testing::got;
 using testing::kSettle;
 using testing::Rig;
 using enum LifecyclePhase;
 
-std::shared_ptr<testing::Pending<Result<GuestExit>>> create_and_start(Rig& rig) {
-  REQUIRE(rig.lc().create(Config{}));
-  auto run = rig.run_async();
-  REQUIRE(rig.await_phase(kRunning));
-  return run;
+// A running guest whose machine's pause blocks (until release_pause() or a stop), with a
+// pause under way on another thread.
+struct PauseUnderWay {
+  std::shared_ptr<testing::Pending<Result<GuestExit>>> run;
+  std::shared_ptr<FakeControl> machine;
+  std::shared_ptr<testing::Pending<Result<>>> pause;
+};
+PauseUnderWay start_blocked_pause(Rig& rig) {
+  rig.script([](FakeControl& c) { c.pause_blocks = true; });
+  PauseUnderWay state;
+  state.run = create_and_start(rig);
+  state.machine = rig.machine(0);
+  state.pause = rig.pause_async();
+  REQUIRE(state.machine->await([](FakeControl& c) { return c.pauses == 1; }));
+  return state;
 }
 
 TEST_CASE("pause: refused before the guest runs, with the phase unchanged", "[lifecycle][pause]") {
@@ -90,11 +101,7 @@ TEST_CASE("a paused guest's own end still ends the run", "[lifecycle][pause]") {
 TEST_CASE("Stop does not wait for a pause in progress; the pause then fails",
           "[lifecycle][pause]") {
   Rig rig;
-  rig.script([](FakeControl& c) { c.pause_blocks = true; });
-  auto run = create_and_start(rig);
-  auto m = rig.machine(0);
-  auto pause = rig.pause_async();
-  REQUIRE(m->await([](FakeControl& c) { return c.pauses == 1; }));
+  auto [run, m, pause] = start_blocked_pause(rig);
   std::this_thread::sleep_for(kSettle);
   CHECK_FALSE(pause->done());
   CHECK(rig.lc().phase() == kRunning);  // Paused only once the machine is
@@ -111,11 +118,7 @@ TEST_CASE("Stop does not wait for a pause in progress; the pause then fails",
 
 TEST_CASE("resume waits for a pause in progress, then resumes", "[lifecycle][pause]") {
   Rig rig;
-  rig.script([](FakeControl& c) { c.pause_blocks = true; });
-  auto run = create_and_start(rig);
-  auto m = rig.machine(0);
-  auto pause = rig.pause_async();
-  REQUIRE(m->await([](FakeControl& c) { return c.pauses == 1; }));
+  auto [run, m, pause] = start_blocked_pause(rig);
   auto resume = std::make_shared<testing::Pending<Result<>>>();
   std::thread resumer([&rig, resume] { resume->set(rig.lc().resume()); });
   std::this_thread::sleep_for(kSettle);
