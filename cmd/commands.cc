@@ -16,6 +16,7 @@
 #include "core/instance_lock.h"
 #include "core/lifecycle.h"
 #include "core/sd_notify.h"
+#include "vmm/api_server.h"
 
 namespace petrel {
 
@@ -51,11 +52,55 @@ std::string panic_reason(const std::string& line) {
   return at == std::string::npos ? line : line.substr(at);
 }
 
+// What the control socket may ask of the guest `run` runs.
+class RunningGuest final : public api::GuestControl {
+ public:
+  RunningGuest(const Config& config, Lifecycle& lifecycle, Supervisor& supervisor)
+      : config_(config), lifecycle_(lifecycle), supervisor_(supervisor) {}
+  std::string id() const override { return config_.name; }
+  PublicState state() const override { return lifecycle_.state(); }
+  const Config& config() const override { return config_; }
+  Result<> pause() override { return lifecycle_.pause(); }
+  Result<> resume() override { return lifecycle_.resume(); }
+  bool press_power_button() override { return supervisor_.press_power_button(); }
+  void stop(std::optional<std::chrono::milliseconds> grace) override {
+    supervisor_.request_stop(grace);
+  }
+
+ private:
+  const Config& config_;
+  Lifecycle& lifecycle_;
+  Supervisor& supervisor_;
+};
+
+// The control socket's path: [api] socket (or --api-sock), else NAME.sock next to the
+// instance lock. None when it is turned off.
+Result<std::optional<std::filesystem::path>> api_socket_path(const Config& config,
+                                                             const RunOptions& options) {
+  if (!config.api.enabled) return std::nullopt;
+  if (config.api.socket) return *config.api.socket;  // its length was checked with the config
+  const std::filesystem::path path =
+      options.runtime_dir.value_or(default_runtime_dir()) / (config.name + ".sock");
+  if (path.string().size() > api::max_socket_path_bytes()) {
+    const std::string origin = options.runtime_dir
+                                   ? fmt::format("--runtime-dir {}", options.runtime_dir->string())
+                                   : std::string("the runtime folder");
+    return fail(
+        ExitCode::kBadConfig,
+        fmt::format("{}: the control socket {} would be {} bytes long; a Unix socket "
+                    "path holds at most {} (set api.socket or --api-sock)",
+                    origin, path.string(), path.string().size(), api::max_socket_path_bytes()));
+  }
+  return path;
+}
+
 }  // namespace
 
 ExitCode run_command(const RunOptions& options) {
   auto config = options.guest.load();
   if (!config) return report(config.error());
+  auto socket_path = api_socket_path(*config, options);
+  if (!socket_path) return report(socket_path.error());
 
   auto lock =
       InstanceLock::acquire(options.runtime_dir.value_or(default_runtime_dir()), config->name);
@@ -66,20 +111,30 @@ ExitCode run_command(const RunOptions& options) {
 
   Lifecycle lifecycle(
       [&console](const Config& guest) { return arch::create_machine(guest, *console); });
-  std::optional<Supervisor::Grace> grace;
-  if (config->machine.stop_grace) {
-    grace = Supervisor::Grace{*config->machine.stop_grace, [&lifecycle](bool pressed) {
-                                return lifecycle.set_power_button(pressed);
-                              }};
-  }
   auto started = Supervisor::start(
       [&lifecycle] {
         notify_systemd("STOPPING=1");
         (void)lifecycle.stop();
       },
-      options.timeout, std::move(grace));
+      options.timeout, Supervisor::Grace{config->machine.stop_grace, [&lifecycle](bool pressed) {
+                                           return lifecycle.set_power_button(pressed);
+                                         }});
   if (!started) return report(started.error());
-  const Supervisor& supervisor = **started;
+  Supervisor& supervisor = **started;
+  // Served from before Create until the run ends; destroyed (its thread joined, its socket
+  // file removed) before the lifecycle and supervisor it uses. A socket left by a killed
+  // run of this name is removed first: the instance lock says no live run of it serves there.
+  RunningGuest guest(*config, lifecycle, supervisor);
+  std::unique_ptr<api::Server> api_server;
+  if (*socket_path) {
+    if (auto removed = api::remove_stale_socket(**socket_path); !removed) {
+      return report(removed.error());
+    }
+    auto served = api::Server::start(**socket_path, guest);
+    if (!served) return report(served.error());
+    api_server = std::move(*served);
+    spdlog::info("control socket: {}", (*socket_path)->string());
+  }
   std::optional<RawTerminal> terminal;
   if (config->console.mode == ConsoleMode::kStdio) terminal.emplace();
 

@@ -80,6 +80,9 @@ void GuestFlags::add_to(CLI::App& command) {
   command.add_option("--console", console_, "stdio or none (console.mode)");
   command.add_option("--console-log", console_log_,
                      "also write the guest console to FILE (console.log)");
+  command.add_option("--api-sock", api_sock_,
+                     "serve the control socket at PATH, or none (api.socket; default: "
+                     "NAME.sock in the runtime folder)");
   command.add_option("--uart", uart_, "pl011 or 16550, the console UART (console.uart)");
   command
       .add_option("--set", sets_,
@@ -108,6 +111,7 @@ Result<std::vector<ConfigOverride>> GuestFlags::overrides() const {
   add("--stop-grace", stop_grace_, "machine.stop_grace", Form::kString);
   add("--console", console_, "console.mode", Form::kString);
   add("--console-log", console_log_, "console.log", Form::kString);
+  add("--api-sock", api_sock_, "api.socket", Form::kString);
   add("--uart", uart_, "console.uart", Form::kString);
   for (const DeviceFlagValues& values : device_flags_) {
     const DeviceFlag& flag = values.kind->flag;

@@ -40,7 +40,7 @@ class GuestFlags {
 
   std::optional<std::filesystem::path> config_;
   std::optional<std::string> name_, kernel_, initrd_, append_, vcpus_, memory_, stop_grace_,
-      console_, console_log_, uart_;
+      console_, console_log_, uart_, api_sock_;
   std::vector<std::string> sets_, kernel_args_;
 
   // The values of one device kind's flag: its entries (`--drive a,ro --drive b`) or whether

@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "cmd/commands.h"
+#include "cmd/control.h"
 #include "cmd/supervisor.h"
 #include "core/log.h"
+#include "core/version.h"
 
 namespace {
 
@@ -25,9 +27,9 @@ constexpr const char* kExitCodes = R"(Exit codes:
    10  KERNEL_LOAD_FAILURE: kernel or initrd missing, unreadable, not an arm64 Image, too big
    11  VCPU_START_FAILURE: a vCPU cannot be created or started (e.g. too many vCPUs)
    12  VCPU_RUNTIME_FAILURE: a vCPU failed while running the guest
-   13  NOT_CREATED
+   13  NOT_CREATED; status/pause/resume/stop: no such guest, or it is not running
    14  ALREADY_RUNNING: a guest of the same name is running
-   15  CONTROLLER_FORCED_HALT: stopped by SIGTERM, SIGINT or SIGHUP
+   15  CONTROLLER_FORCED_HALT: stopped by SIGTERM, SIGINT, SIGHUP or `petrel stop`
    32  the guest reset (PSCI SYSTEM_RESET, e.g. reboot, or a panic with panic=-1)
   124  --timeout elapsed; the VM was stopped first
 Codes 2, 6, 8 and 9 are reserved (fuchsia.virtualization.GuestError).)";
@@ -76,13 +78,17 @@ int main(int argc, char** argv) {
     }
     return false;
   };
-  const bool none_named = !named("run") && !named("check") && !named("dtb");
+  bool none_named = true;
+  for (std::string_view name :
+       {"run", "check", "dtb", "status", "pause", "resume", "stop", "list"}) {
+    if (named(name)) none_named = false;
+  }
   auto wanted = [&](std::string_view name) { return none_named || named(name); };
 
   CLI::App app{"petrel: a microVM launcher for arm64 Linux guests on KVM", "petrel"};
   app.footer(kExitCodes);
   app.require_subcommand(1);
-  app.set_version_flag("--version", "petrel 0.1.0");
+  app.set_version_flag("--version", "petrel " + std::string(petrel::kVersion));
   int verbosity = 0;
   app.add_flag("-v,--verbose", verbosity, "more logging on stderr (-v info, -vv debug)");
 
@@ -99,9 +105,9 @@ int main(int argc, char** argv) {
     run.guest.set_kernel_args(kernel_args);
     run_cmd->add_option("--timeout", timeout_text,
                         "stop the guest and exit 124 after DURATION (e.g. 90, 90s, 500ms, 2m)");
-    run_cmd->add_option(
-        "--runtime-dir", runtime_dir,
-        "folder for the per-name lock (default $XDG_RUNTIME_DIR/petrel, /run/petrel as root)");
+    run_cmd->add_option("--runtime-dir", runtime_dir,
+                        "folder for the per-name lock and control socket NAME.sock (default "
+                        "$XDG_RUNTIME_DIR/petrel, /run/petrel as root)");
   }
 
   petrel::GuestFlags check_guest;
@@ -119,6 +125,36 @@ int main(int argc, char** argv) {
     dtb_guest.add_to(*dtb_cmd);
     dtb_guest.set_kernel_args(kernel_args);
     dtb_cmd->add_option("-o,--output", dtb_output, "where to write the .dtb")->required();
+  }
+
+  // Bind: commands that ask a running guest's control socket.
+  petrel::ControlOptions control;
+  std::string control_runtime_dir, grace_text;
+  std::string control_socket;
+  auto control_command = [&](const char* name, const char* what) {
+    auto* command = app.add_subcommand(name, what);
+    if (!wanted(name)) return command;
+    if (std::string_view(name) != "list") {
+      command->add_option("NAME", control.name, "the guest's name (its run's name)");
+      command->add_option("--api-sock", control_socket,
+                          "the guest's control socket, in place of NAME");
+    }
+    command->add_option("--runtime-dir", control_runtime_dir,
+                        "where the runs' sockets are (as given to `petrel run`)");
+    return command;
+  };
+  auto* status_cmd =
+      control_command("status", "show a running guest's state, vCPUs, memory, pid and uptime");
+  auto* pause_cmd = control_command("pause", "pause a running guest (every vCPU and device)");
+  auto* resume_cmd = control_command("resume", "resume a paused guest");
+  auto* stop_cmd =
+      control_command("stop", "stop a running guest: its `petrel run` exits as for SIGTERM (15)");
+  auto* list_cmd = control_command("list", "list this user's running guests");
+  if (wanted("status")) status_cmd->add_flag("--json", control.json, "print JSON");
+  if (wanted("list")) list_cmd->add_flag("--json", control.json, "print JSON");
+  if (wanted("stop")) {
+    stop_cmd->add_option("--grace", grace_text,
+                         "press the power button first and give the guest DURATION to power off");
   }
 
   try {
@@ -141,5 +177,21 @@ int main(int argc, char** argv) {
     return petrel::to_int(petrel::run_command(run));
   }
   if (*check_cmd) return petrel::to_int(petrel::check_command(check_guest));
+  if (*status_cmd || *pause_cmd || *resume_cmd || *stop_cmd || *list_cmd) {
+    if (!control_socket.empty()) control.api_sock = control_socket;
+    if (!control_runtime_dir.empty()) control.runtime_dir = control_runtime_dir;
+    if (!grace_text.empty()) {
+      control.grace = petrel::parse_duration(grace_text);
+      if (!control.grace) {
+        spdlog::error("--grace: '{}' is not a duration (e.g. 10, 10s, 500ms)", grace_text);
+        return petrel::to_int(petrel::ExitCode::kBadConfig);
+      }
+    }
+    if (*status_cmd) return petrel::to_int(petrel::status_command(control));
+    if (*pause_cmd) return petrel::to_int(petrel::pause_command(control));
+    if (*resume_cmd) return petrel::to_int(petrel::resume_command(control));
+    if (*stop_cmd) return petrel::to_int(petrel::stop_command(control));
+    return petrel::to_int(petrel::list_command(control));
+  }
   return petrel::to_int(petrel::dtb_command(dtb_guest, dtb_output));
 }

@@ -36,14 +36,18 @@ constexpr uint64_t kMemoryAlignment = 2ull << 20;
 constexpr size_t kMaxConfigFileBytes = 1 << 20;
 
 // Then each device kind's table.
-constexpr std::array<std::string_view, 5> kTopLevelKeys = {"name", "on_reset", "machine", "boot",
-                                                           "console"};
+constexpr std::array<std::string_view, 6> kTopLevelKeys = {"name", "on_reset", "machine",
+                                                           "boot", "console",  "api"};
 constexpr std::array<std::string_view, 4> kMachineKeys = {"vcpus", "memory", "pmu", "stop_grace"};
 constexpr std::array<std::string_view, 3> kBootKeys = {"kernel", "initrd", "cmdline"};
 constexpr std::array<std::string_view, 3> kConsoleKeys = {"mode", "log", "uart"};
+constexpr std::array<std::string_view, 1> kApiKeys = {"socket"};
 
-constexpr std::array<std::pair<std::string_view, std::span<const std::string_view>>, 3> kSections =
-    {{{"machine", kMachineKeys}, {"boot", kBootKeys}, {"console", kConsoleKeys}}};
+constexpr std::array<std::pair<std::string_view, std::span<const std::string_view>>, 4> kSections =
+    {{{"machine", kMachineKeys},
+      {"boot", kBootKeys},
+      {"console", kConsoleKeys},
+      {"api", kApiKeys}}};
 
 std::optional<Error> first_unknown_key(const std::string& file, const toml::table& document,
                                        DeviceKinds kinds) {
@@ -192,6 +196,29 @@ Result<> read_console(const Section& root, const std::filesystem::path& source,
   return {};
 }
 
+// [api] socket: a path, or "none" for no control socket. Checked against the size of a socket
+// address here, so `check` and the flag (--api-sock) report it as the config mistake it is.
+Result<> read_api(const Section& root, const std::filesystem::path& source, Config::Api& api) {
+  auto section = TRY(root.section("api", false));
+  if (!section) return {};
+  const Section& table = *section;
+  auto text = TRY(table.string("socket"));
+  if (!text) return {};
+  if (*text == "none") {
+    api.enabled = false;
+    return {};
+  }
+  auto path = TRY(config_detail::read_path(table, "socket", source));
+  const size_t bytes = path->string().size();
+  if (bytes > kMaxSocketPathBytes) {
+    return table.bad("socket",
+                     fmt::format("{} is {} bytes long; a Unix socket path holds at most {}",
+                                 quote_value(path->string()), bytes, kMaxSocketPathBytes));
+  }
+  api.socket = path;
+  return {};
+}
+
 Result<> read_boot(const Section& root, const std::filesystem::path& source, Config::Boot& boot) {
   auto section = TRY(root.section("boot", true));
   const Section& table = *section;
@@ -312,6 +339,7 @@ Result<Config> parse_config(DeviceKinds kinds, std::string_view text,
   TRY(read_machine(root, config.machine));
   TRY(read_console(root, source, config.console));
   TRY(read_boot(root, source, config.boot));
+  TRY(read_api(root, source, config.api));
   TRY(config_detail::read_devices(root, source, kinds, config));
   TRY(check_stop_grace(root, kinds, config));
   // Files last, so a config mistake wins over a missing file: the kernel and initrd, then

@@ -76,6 +76,13 @@ struct Config {
   bool shares_guest_memory() const;
 
   OnReset on_reset = OnReset::kExit;
+
+  // [api]: the control socket `run` serves (vmm/api_server.h).
+  struct Api {
+    bool enabled = true;  // socket = "none" turns it off
+    // socket = "PATH"; none: NAME.sock in the runtime folder that holds the instance lock.
+    std::optional<std::filesystem::path> socket;
+  } api;
 };
 
 // Limits the config enforces before any VM exists.
@@ -83,6 +90,7 @@ inline constexpr uint64_t kMinMemoryBytes = 64ull << 20;
 inline constexpr uint64_t kMaxMemoryBytes = 1ull << 40;  // 1 TiB, far above any microVM
 inline constexpr uint32_t kMaxConfigVcpus = 512;         // KVM's own limit is checked at Create
 inline constexpr size_t kMaxCmdlineBytes = 2048;         // arm64 COMMAND_LINE_SIZE
+inline constexpr size_t kMaxSocketPathBytes = 107;       // sockaddr_un's sun_path, less its NUL
 
 // Parses a size such as "512M", "1G", "65536" or 536870912 given as a string.
 // Suffixes K, M, G, T (optionally followed by "iB" or "B") are binary multiples; a bare "B"

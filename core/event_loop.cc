@@ -4,28 +4,40 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 namespace petrel {
 
+namespace {
+// epoll data of the loop's own eventfds; a handler's is its index.
+constexpr uint64_t kStopEvent = UINT64_MAX;
+constexpr uint64_t kPauseEvent = UINT64_MAX - 1;
+}  // namespace
+
 Result<std::unique_ptr<EventLoop>> EventLoop::create(std::string name, FailureHandler on_failure) {
   UniqueFd epoll(epoll_create1(EPOLL_CLOEXEC));
   UniqueFd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!epoll || !wake) {
+  UniqueFd pause(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!epoll || !wake || !pause) {
     return fail(ExitCode::kDeviceInitializationFailure,
                 fmt::format("event loop: {}", strerror(errno)));
   }
   epoll_event event{};
   event.events = EPOLLIN;
-  event.data.u64 = UINT64_MAX;  // the wake-up eventfd
-  if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &event) != 0) {
+  event.data.u64 = kStopEvent;
+  epoll_event paused{};
+  paused.events = EPOLLIN;
+  paused.data.u64 = kPauseEvent;
+  if (epoll_ctl(epoll.get(), EPOLL_CTL_ADD, wake.get(), &event) != 0 ||
+      epoll_ctl(epoll.get(), EPOLL_CTL_ADD, pause.get(), &paused) != 0) {
     return fail(ExitCode::kDeviceInitializationFailure,
                 fmt::format("event loop: {}", strerror(errno)));
   }
-  return std::unique_ptr<EventLoop>(
-      new EventLoop(std::move(epoll), std::move(wake), std::move(name), std::move(on_failure)));
+  return std::unique_ptr<EventLoop>(new EventLoop(
+      std::move(epoll), std::move(wake), std::move(pause), std::move(name), std::move(on_failure)));
 }
 
 EventLoop::~EventLoop() { stop(); }
@@ -70,7 +82,14 @@ void EventLoop::rearm(int fd) {
 // guest with no devices and no console input), which saves its start and its join.
 void EventLoop::start() {
   if (handlers_.empty()) return;
-  thread_ = std::thread([this] { loop(); });
+  {
+    std::lock_guard lock(pause_mutex_);
+    running_ = true;
+  }
+  thread_ = std::thread([this] {
+    loop();
+    ended();
+  });
 }
 
 void signal_eventfd(int fd) {
@@ -80,8 +99,48 @@ void signal_eventfd(int fd) {
 
 void EventLoop::stop() {
   std::lock_guard lock(stop_mutex_);
+  {
+    std::lock_guard pause_lock(pause_mutex_);
+    stopping_ = true;
+  }
+  pause_changed_.notify_all();
   signal_eventfd(wake_.get());
   if (thread_.joinable()) thread_.join();
+}
+
+void EventLoop::pause() {
+  std::unique_lock lock(pause_mutex_);
+  if (!running_ || stopping_) return;
+  pause_asked_ = true;
+  signal_eventfd(pause_.get());
+  pause_changed_.wait(lock, [this] { return parked_ || !running_ || stopping_; });
+}
+
+void EventLoop::resume() {
+  {
+    std::lock_guard lock(pause_mutex_);
+    pause_asked_ = false;
+  }
+  pause_changed_.notify_all();
+}
+
+void EventLoop::park() {
+  uint64_t count = 0;
+  [[maybe_unused]] ssize_t drained = ::read(pause_.get(), &count, sizeof(count));
+  std::unique_lock lock(pause_mutex_);
+  if (!pause_asked_) return;
+  parked_ = true;
+  pause_changed_.notify_all();
+  pause_changed_.wait(lock, [this] { return !pause_asked_ || stopping_; });
+  parked_ = false;
+}
+
+void EventLoop::ended() {
+  {
+    std::lock_guard lock(pause_mutex_);
+    running_ = false;
+  }
+  pause_changed_.notify_all();
 }
 
 void EventLoop::loop() {
@@ -101,7 +160,11 @@ void EventLoop::loop() {
     }
     for (int i = 0; i < count; ++i) {
       const uint64_t index = events[i].data.u64;
-      if (index == UINT64_MAX) return;
+      if (index == kStopEvent) return;
+      if (index == kPauseEvent) {
+        park();
+        continue;
+      }
       auto& [fd, handler] = handlers_[index];
       if (!handler()) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
     }

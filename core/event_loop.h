@@ -1,5 +1,6 @@
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -44,24 +45,42 @@ class EventLoop {
   void rearm(int fd);
 
   void start();
-  // Wakes the loop and joins its thread; idempotent, safe before start().
+  // Wakes the loop and joins its thread; idempotent, safe before start(), and ends a pause.
   void stop();
 
+  // Pausing the guest: pause() returns once the loop's thread waits outside every handler
+  // (at once when it has none, or has ended), and serves nothing until resume(). What
+  // arrives meanwhile stays in its fds. From any thread but the loop's own.
+  void pause();
+  void resume();
+
  private:
-  EventLoop(UniqueFd epoll, UniqueFd wake, std::string name, FailureHandler on_failure)
+  EventLoop(UniqueFd epoll, UniqueFd wake, UniqueFd pause, std::string name,
+            FailureHandler on_failure)
       : epoll_(std::move(epoll)),
         wake_(std::move(wake)),
+        pause_(std::move(pause)),
         name_(std::move(name)),
         on_failure_(std::move(on_failure)) {}
   void loop();
+  void park();   // on the loop's thread: waits while a pause is asked for
+  void ended();  // on the loop's thread, as it returns
 
   UniqueFd epoll_;
-  UniqueFd wake_;
+  UniqueFd wake_;   // stop
+  UniqueFd pause_;  // a pause is asked for
   std::string name_;
   FailureHandler on_failure_;
   std::vector<std::pair<int, Handler>> handlers_;
   std::thread thread_;
   std::mutex stop_mutex_;
+
+  std::mutex pause_mutex_;
+  std::condition_variable pause_changed_;
+  bool pause_asked_ = false;
+  bool parked_ = false;
+  bool running_ = false;  // the thread runs loop() and has not ended
+  bool stopping_ = false;
 };
 
 }  // namespace petrel

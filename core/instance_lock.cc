@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,8 +22,15 @@ std::filesystem::path default_runtime_dir() {
 
 Result<InstanceLock> InstanceLock::acquire(const std::filesystem::path& runtime_dir,
                                            const std::string& name) {
+  // The folder petrel creates is the user's alone (0700): it holds the control sockets.
+  // One that exists already is left as it is.
   std::error_code error;
-  std::filesystem::create_directories(runtime_dir, error);
+  if (runtime_dir.has_parent_path()) {
+    std::filesystem::create_directories(runtime_dir.parent_path(), error);
+  }
+  if (!error && ::mkdir(runtime_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    error = std::error_code(errno, std::generic_category());
+  }
   if (error) {
     return fail(ExitCode::kGuestInitializationFailure,
                 fmt::format("runtime folder {}: {}", runtime_dir.string(), error.message()));

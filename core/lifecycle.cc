@@ -1,5 +1,7 @@
 #include "core/lifecycle.h"
 
+#include <fmt/format.h>
+
 #include <string>
 #include <utility>
 
@@ -182,9 +184,11 @@ Result<GuestExit> Lifecycle::run(const std::function<void()>& on_running) {
 Result<GuestExit> Lifecycle::tear_down(Result<GuestExit> outcome) {
   std::unique_ptr<Machine> dead;
   {
-    // The phase stays Starting/Running until the machine is gone, so a Stop arriving now
-    // still waits for the teardown (it finds machine_ empty and asks nothing of it).
-    std::lock_guard lock(mutex_);
+    // The phase stays Starting/Running/Paused until the machine is gone, so a Stop arriving
+    // now still waits for the teardown (it finds machine_ empty and asks nothing of it). A
+    // pause in progress ends soon: the stopped machine has released what it waited for.
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return !pausing_; });
     dead = std::move(machine_);
   }
   dead.reset();  // joins the vCPU threads and device loops
@@ -200,6 +204,56 @@ bool Lifecycle::set_power_button(bool pressed) {
   std::lock_guard lock(mutex_);
   if (phase_ != kRunning || machine_ == nullptr) return false;
   return machine_->set_power_button(pressed);
+}
+
+namespace {
+Error not_running(LifecyclePhase phase, std::string_view request) {
+  return {ExitCode::kNotCreated,
+          fmt::format("{}: the guest {}", request,
+                      is_pre_boot(phase) || phase == LifecyclePhase::kStarting ||
+                              phase == LifecyclePhase::kUninitialized
+                          ? "has not started yet"
+                          : "has stopped")};
+}
+}  // namespace
+
+// The machine's pause waits for its threads, so it runs outside mutex_ (a Stop must not
+// wait for it); pausing_ keeps the machine alive meanwhile, as busy_ does for Create.
+Result<> Lifecycle::pause() {
+  Machine* machine = nullptr;
+  {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return !pausing_; });
+    if (phase_ == kPaused) return {};
+    if (phase_ != kRunning || machine_ == nullptr || stop_requested_) {
+      return std::unexpected(not_running(phase_, "Pause"));
+    }
+    pausing_ = true;
+    machine = machine_.get();
+  }
+  Result<> paused = machine->pause();
+  std::lock_guard lock(mutex_);
+  pausing_ = false;
+  if (paused) {
+    if (phase_ == kRunning) phase_ = kPaused;
+  } else {
+    paused = std::unexpected(not_running(kShutdown, "Pause"));
+  }
+  changed_.notify_all();
+  return paused;
+}
+
+Result<> Lifecycle::resume() {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [this] { return !pausing_; });
+  if (phase_ == kRunning) return {};
+  if (phase_ != kPaused || machine_ == nullptr) {
+    return std::unexpected(not_running(phase_, "Resume"));
+  }
+  machine_->resume();
+  phase_ = kRunning;
+  changed_.notify_all();
+  return {};
 }
 
 Result<> Lifecycle::stop() {

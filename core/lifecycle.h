@@ -66,6 +66,12 @@ class Machine {
   // Holds the guest's power button down or lets it go: false when the machine has none.
   // Non-blocking and safe from any thread, like request_stop().
   virtual bool set_power_button(bool /*pressed*/) { return false; }
+
+  // Parks every vCPU outside the guest and stops device processing, returning once both
+  // hold; resume() undoes it. A started machine only; pause() fails when a stop or the
+  // guest's own end overtakes it. request_stop() works on a paused machine.
+  virtual Result<> pause() = 0;
+  virtual void resume() = 0;
 };
 
 // Builds machines; the arch layer provides the real one, tests a fake.
@@ -99,6 +105,11 @@ class Lifecycle {
   // to power off this way). False when no VM is running or it has no power button.
   bool set_power_button(bool pressed);
 
+  // Running -> Paused and back. Pausing a paused guest, or resuming a running one, is no
+  // error. NOT_CREATED before Run has started the vCPUs or after the guest stopped.
+  Result<> pause();
+  Result<> resume();
+
   LifecyclePhase phase() const;
   PublicState state() const { return public_state(phase()); }
 
@@ -115,6 +126,8 @@ class Lifecycle {
   // Create, or Stop discarding an unstarted machine, is building or destroying machine_
   // outside the mutex; Create, Run and Stop wait for it to finish.
   bool busy_ = false;
+  // Pause is waiting for the machine's threads to park, outside the mutex.
+  bool pausing_ = false;
   // Counts finished Runs, so Stop waits for the end of the Run it interrupted and no other.
   uint64_t runs_finished_ = 0;
 };

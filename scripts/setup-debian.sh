@@ -17,6 +17,10 @@ packages=(
   # zlib (Image.gz kernels) is Multi-Arch: same, so both install side by side: the native
   # one for the unit tests, the arm64 one's static libz.a for the static binary.
   zlib1g-dev zlib1g-dev:arm64
+  # The control socket (vmm/api_server.cc): Boost.Beast/Asio and nlohmann-json, both
+  # header-only and arch-independent in /usr/include, so the native packages serve the
+  # arm64 cross build too (cmake/aarch64-linux-gnu.cmake searches headers in both roots).
+  libboost1.74-dev nlohmann-json3-dev
   qemu-system-arm cpio gzip device-tree-compiler
   # virtiofsd (/usr/lib/qemu/virtiofsd), which petrel starts for each [[share]]. The nested
   # tests' emulated host gets the arm64 build of it from tests/nested/fetch-artifacts.sh.

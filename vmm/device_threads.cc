@@ -81,6 +81,16 @@ void DeviceThreads::start() {
   for (const auto& loop : own_loops_) loop->start();
 }
 
+void DeviceThreads::pause() {
+  shared_loop_->pause();
+  for (const auto& loop : own_loops_) loop->pause();
+}
+
+void DeviceThreads::resume() {
+  shared_loop_->resume();
+  for (const auto& loop : own_loops_) loop->resume();
+}
+
 void DeviceThreads::stop() {
   shared_loop_->stop();
   for (const auto& loop : own_loops_) loop->stop();

@@ -38,8 +38,12 @@ class DeviceThreads {
                   const BindNotifier& bind);
 
   void start();
-  // Wakes and joins every loop; idempotent.
+  // Wakes and joins every loop; idempotent, and ends a pause.
   void stop();
+  // Pausing the guest: returns once no loop serves a device or console input (a request
+  // being served is finished first); resume() lets them go on with what arrived meanwhile.
+  void pause();
+  void resume();
 
  private:
   DeviceThreads(EventLoop::FailureHandler on_failure, std::unique_ptr<EventLoop> shared)

@@ -71,6 +71,8 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   Result<GuestExit> wait() override;
   void request_stop() override;
   bool set_power_button(bool pressed) override;
+  Result<> pause() override;
+  void resume() override;
 
  private:
   Arm64Machine(KvmVm vm, GuestMemory memory) : vm_(std::move(vm)), memory_(std::move(memory)) {}
@@ -95,6 +97,7 @@ class Arm64Machine final : public Machine, private VcpuExitHandler {
   std::optional<Gic> gic_;
   bool pmu_ = false;
   std::unique_ptr<Board> board_;
+  std::unique_ptr<PauseGate> pause_gate_;  // where the vCPUs wait while paused
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::unique_ptr<vmm::DeviceThreads> device_threads_;
   vmm::RunOutcome outcome_;
@@ -214,8 +217,9 @@ Result<> Arm64Machine::connect_devices(const Config& config) {
 }
 
 Result<> Arm64Machine::start() {
+  pause_gate_ = std::make_unique<PauseGate>(vcpus_.size());
   for (const auto& vcpu : vcpus_) {
-    if (auto r = vcpu->start(*this); !r) {
+    if (auto r = vcpu->start(*this, *pause_gate_); !r) {
       stop_threads();
       return r;
     }
@@ -242,6 +246,23 @@ bool Arm64Machine::set_power_button(bool pressed) {
   return true;
 }
 
+// Every vCPU out of KVM_RUN and parked (or ended), then every device loop: nothing runs on
+// the guest's behalf. A stop meanwhile releases the gate, and the pause fails.
+Result<> Arm64Machine::pause() {
+  pause_gate_->close();
+  for (const auto& vcpu : vcpus_) vcpu->kick();
+  if (!pause_gate_->wait_parked()) {
+    return fail(ExitCode::kControllerForcedHalt, "the guest is stopping");
+  }
+  device_threads_->pause();
+  return {};
+}
+
+void Arm64Machine::resume() {
+  device_threads_->resume();
+  pause_gate_->open();
+}
+
 Result<GuestExit> Arm64Machine::wait() {
   Result<GuestExit> outcome = outcome_.wait();
   stop_threads();
@@ -251,6 +272,7 @@ Result<GuestExit> Arm64Machine::wait() {
 // vCPUs first: they use the devices the loops serve.
 void Arm64Machine::stop_threads() {
   for (const auto& vcpu : vcpus_) vcpu->request_stop();
+  if (pause_gate_) pause_gate_->release();
   for (const auto& vcpu : vcpus_) vcpu->join();
   if (device_threads_) device_threads_->stop();
 }

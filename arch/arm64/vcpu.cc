@@ -124,9 +124,9 @@ uint64_t Vcpu::program_counter() const {
   return pc ? *pc : 0;
 }
 
-Result<> Vcpu::start(VcpuExitHandler& handler) {
+Result<> Vcpu::start(VcpuExitHandler& handler, PauseGate& gate) {
   try {
-    thread_ = std::thread([this, &handler] { run_loop(handler); });
+    thread_ = std::thread([this, &handler, &gate] { run_loop(handler, gate); });
   } catch (const std::system_error& error) {
     return start_failure(index_, fmt::format("cannot start its thread: {}", error.what()));
   }
@@ -139,6 +139,10 @@ void Vcpu::request_stop() {
   // KVM_RUN; the signal covers a thread already inside it. Under the lock the thread takes
   // to say it ends, so the signal never reaches a thread that has ended and may have been
   // joined (its id then names nothing, or another thread).
+  kick();
+}
+
+void Vcpu::kick() {
   __atomic_store_n(&run_->immediate_exit, 1, __ATOMIC_SEQ_CST);
   std::lock_guard lock(thread_mutex_);
   if (thread_running_) pthread_kill(thread_handle_, kKickSignal);
@@ -148,7 +152,7 @@ void Vcpu::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Vcpu::run_loop(VcpuExitHandler& handler) {
+void Vcpu::run_loop(VcpuExitHandler& handler, PauseGate& gate) {
   sigset_t kick;
   sigemptyset(&kick);
   sigaddset(&kick, kKickSignal);
@@ -158,14 +162,22 @@ void Vcpu::run_loop(VcpuExitHandler& handler) {
     thread_handle_ = pthread_self();
     thread_running_ = true;
   }
-  run_guest(handler);
+  run_guest(handler, gate);
+  gate.leave();
   std::lock_guard lock(thread_mutex_);
   thread_running_ = false;
 }
 
-void Vcpu::run_guest(VcpuExitHandler& handler) {
+void Vcpu::run_guest(VcpuExitHandler& handler, PauseGate& gate) {
   if (index_ == 0) spdlog::debug("vCPU 0: first KVM_RUN after {:.3f} ms", elapsed_since_start_ms());
-  while (!stop_) {
+  for (;;) {
+    // In this order, so no kick is lost: a pause closes the gate and a stop sets stop_
+    // before the kick sets immediate_exit. Clearing immediate_exit before looking at the
+    // gate and stop_ means either this thread sees them, or immediate_exit is set again
+    // after the clear and KVM_RUN returns at once (having completed a pending MMIO read).
+    __atomic_store_n(&run_->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    gate.park_point();
+    if (stop_) return;
     if (ioctl(fd_.get(), KVM_RUN, 0) != 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       const int error = errno;

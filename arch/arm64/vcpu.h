@@ -13,6 +13,7 @@
 #include "arch/arm64/kvm.h"
 #include "core/error.h"
 #include "core/lifecycle.h"
+#include "core/pause_gate.h"
 #include "core/unique_fd.h"
 
 namespace petrel::arm64 {
@@ -46,16 +47,19 @@ class Vcpu {
   // D, A, I and F masked.
   Result<> set_boot_registers(uint64_t entry, uint64_t device_tree) const;
 
-  Result<> start(VcpuExitHandler& handler);
+  // Runs the vCPU on a thread of its own, which waits at `gate` while the guest is paused.
+  Result<> start(VcpuExitHandler& handler, PauseGate& gate);
   // Makes KVM_RUN return promptly and the thread end; safe from any thread.
   void request_stop();
+  // Makes KVM_RUN return promptly, so the thread passes its park point; from any thread.
+  void kick();
   void join();
 
  private:
   Vcpu(uint32_t index, UniqueFd fd, kvm_run* run, size_t run_size)
       : index_(index), fd_(std::move(fd)), run_(run), run_size_(run_size) {}
-  void run_loop(VcpuExitHandler& handler);
-  void run_guest(VcpuExitHandler& handler);
+  void run_loop(VcpuExitHandler& handler, PauseGate& gate);
+  void run_guest(VcpuExitHandler& handler, PauseGate& gate);
   bool handle_exit(VcpuExitHandler& handler);
   uint64_t program_counter() const;
   Result<> set_register(uint64_t id, uint64_t value) const;

@@ -216,6 +216,22 @@ extra = (name('fuzz') + bytes([0x02 | (2 << 2) | 0x20 | 0x40 | 0x80]) +
          name('reg-shift') + struct.pack('<I', 2) + bytes([17, 0]) + name('dma-coherent'))
 seed('fdt_fuzz', 'extra-device', fdt_seed(0x1a, 2, 1, 1, 0, b'console=ttyS0', extra))
 
+# api_fuzz: a selector byte (public state = byte % 3, route = (byte >> 2) % 8, bit 7: the guest
+# has a power button), then the body.
+def api_seed(state, route, button, body):
+    for selector in range(256):
+        if selector % 3 == state and (selector >> 2) % 8 == route and bool(selector & 0x80) == button:
+            return bytes([selector]) + body
+    raise ValueError('no selector')
+
+
+seed('api_fuzz', 'get-info', api_seed(1, 0, False, b''))
+seed('api_fuzz', 'ctrl-alt-del', api_seed(1, 2, True, b'{"action_type": "SendCtrlAltDel"}'))
+seed('api_fuzz', 'stop-grace', api_seed(1, 2, False, b'{"action_type":"Stop","grace_ms":1500}'))
+seed('api_fuzz', 'pause', api_seed(1, 3, False, b'{"state": "Paused"}'))
+seed('api_fuzz', 'resume-paused', api_seed(2, 4, False, b'{"state":"Resumed"}'))
+seed('api_fuzz', 'bad-json', api_seed(0, 3, False, b'{"state": ["Paused", {"x": 1e999}]'))
+
 for target, files in seeds.items():
     folder = CORPUS / target
     shutil.rmtree(folder, ignore_errors=True)

@@ -7,6 +7,9 @@
 #                                       lib/test_*.ko and its gpio_keys.ko and evdev.ko
 #                                       only (the cloud kernel has neither; the
 #                                       generic package is a 60 MB download, 350 MB unpacked)
+#   fetch-artifacts.sh netcat           also OpenBSD netcat (`nc -U`) and its libraries, the
+#                                       control-socket cases' client (busybox's nc has no
+#                                       Unix sockets; Debian has no static curl)
 # Prints the cache folder as its last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -69,5 +72,10 @@ if [ "${1:-}" = generic-kernel ]; then
     echo "$marker" >"$dir/.unpacked"
   fi
   ln -sf "$(ls "$dir/boot/"vmlinuz-* | head -n1)" "$cache/Image-generic"
+fi
+if [ "${1:-}" = netcat ]; then
+  for pkg in netcat-openbsd libbsd0 libmd0; do
+    unpack "$(fetch "$pkg")" "$cache/unpacked/netcat/$pkg"
+  done
 fi
 echo "$cache"

@@ -43,6 +43,14 @@ cmd_hang() { # never ends: for timeouts and signals
   drain
   while :; do sleep 3600; done
 }
+cmd_counter() { # prints GUEST-TICK N ten times a second, forever: for pause and resume
+  n=0
+  while :; do
+    n=$((n + 1))
+    echo "GUEST-TICK $n"
+    usleep 100000
+  done
+}
 cmd_shell() { # interactive shell on the console (the demo); power off when it exits
   setsid cttyhack sh -l
   off

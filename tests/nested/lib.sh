@@ -424,3 +424,20 @@ share_virtiofsds() { # the pids of every virtiofsd process (zombies included), s
   done
   return 0
 }
+
+# The control socket, asked by a client that is not petrel's own (OpenBSD netcat, the
+# HTTP/1.1 request written out here; L1 has no curl). api_http SOCKET METHOD PATH [BODY]:
+# the whole response (status line, headers, body) in $REPLY_FILE, shown on the console.
+REPLY_FILE=/tmp/api-reply
+api_http() {
+  if [ -n "${4:-}" ]; then
+    printf '%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n%s' \
+      "$2" "$3" "${#4}" "$4"
+  else
+    printf '%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$2" "$3"
+  fi | timeout 10 nc.openbsd -U "$1" >"$REPLY_FILE" 2>&1
+  _show "$REPLY_FILE" "$2 $3"
+}
+expect_reply() { # expect_reply TEXT: the last api_http reply contains TEXT
+  grep -qF -- "$1" "$REPLY_FILE" || fail "the reply lacks '$1'"
+}

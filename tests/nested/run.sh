@@ -127,6 +127,24 @@ case " ${selected[*]} " in
       "$cache"/unpacked/kernel-generic/lib/modules/*/kernel/lib/test_user_copy.ko
     ;;
 esac
+# The control-socket cases: a client that is not petrel's own. Debian has no static curl
+# (its curl needs some 25 shared libraries); OpenBSD netcat speaks to Unix sockets (`nc -U`)
+# with two small libraries and glibc's libresolv, the request written by hand. Only when
+# selected.
+case " ${selected[*]} " in
+  *" api-"* | *" power-key"*)
+    "$here/fetch-artifacts.sh" netcat >/dev/null
+    nc_pkgs=$cache/unpacked/netcat
+    mkdir -p "$l1root/lib/aarch64-linux-gnu"
+    cp "$nc_pkgs/netcat-openbsd/bin/nc.openbsd" "$l1root/bin/nc.openbsd"
+    chmod 755 "$l1root/bin/nc.openbsd"
+    cp -L "$nc_pkgs/libbsd0/usr/lib/aarch64-linux-gnu/libbsd.so.0" \
+      "$nc_pkgs/libmd0/usr/lib/aarch64-linux-gnu/libmd.so.0" "$l1root/lib/aarch64-linux-gnu/"
+    found=$(find "$cache/unpacked/virtiofsd/libc6" -name libresolv.so.2 | head -n 1)
+    [ -n "$found" ] || die "no libresolv.so.2 in $cache/unpacked/virtiofsd/libc6"
+    cp -L "$found" "$l1root/lib/aarch64-linux-gnu/libresolv.so.2"
+    ;;
+esac
 # The power-key case: the generic kernel again (the cloud kernel has no gpio-keys driver)
 # with an L2 initramfs holding gpio_keys.ko and evdev.ko, and whatever modules their
 # depends= lines name (read here, not assumed; the guest loads them in that order itself).

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -111,6 +112,74 @@ TEST_CASE("a one-shot watch fires once, and again only after rearm()") {
   loop->stop();
   close(pipe_fds[0]);
   close(pipe_fds[1]);
+}
+
+}  // namespace
+}  // namespace petrel
+
+namespace petrel {
+namespace {
+
+// An eventfd whose handler counts the wake-ups it drains, to see whether the loop serves.
+struct CountingFd {
+  UniqueFd fd{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  std::mutex mutex;
+  std::condition_variable served;
+  int count = 0;
+
+  bool handle() {
+    uint64_t value = 0;
+    [[maybe_unused]] ssize_t drained = read(fd.get(), &value, sizeof(value));
+    std::lock_guard lock(mutex);
+    ++count;
+    served.notify_all();
+    return true;
+  }
+  bool await(int want) {
+    std::unique_lock lock(mutex);
+    return served.wait_for(lock, std::chrono::seconds(5), [&] { return count >= want; });
+  }
+  int seen() {
+    std::lock_guard lock(mutex);
+    return count;
+  }
+};
+
+TEST_CASE("a paused event loop serves nothing until resumed; what came meanwhile waits") {
+  CountingFd counting;
+  auto loop = EventLoop::create("the test loop").value();
+  REQUIRE(loop->add(counting.fd.get(), [&counting] { return counting.handle(); }));
+  loop->start();
+  signal_eventfd(counting.fd.get());
+  REQUIRE(counting.await(1));
+
+  loop->pause();
+  signal_eventfd(counting.fd.get());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(counting.seen() == 1);
+  loop->pause();  // twice: returns at once
+  loop->resume();
+  CHECK(counting.await(2));
+  loop->resume();  // not paused: nothing happens
+  signal_eventfd(counting.fd.get());
+  CHECK(counting.await(3));
+}
+
+TEST_CASE("stopping a paused event loop joins it; pausing a stopped or idle loop returns") {
+  CountingFd counting;
+  auto loop = EventLoop::create("the test loop").value();
+  REQUIRE(loop->add(counting.fd.get(), [&counting] { return counting.handle(); }));
+  loop->start();
+  loop->pause();
+  loop->stop();  // must not hang on the parked thread
+  loop->pause();
+  loop->resume();
+  CHECK(counting.seen() == 0);
+
+  auto idle = EventLoop::create("no handlers").value();
+  idle->start();  // no thread for a loop with nothing to watch
+  idle->pause();
+  idle->resume();
 }
 
 }  // namespace

@@ -64,12 +64,16 @@ struct FakeControl {
   bool destroy_blocks = false;  // ~FakeMachine waits for release_destroy()
   bool start_released = false;
   bool destroy_released = false;
+  bool pause_blocks = false;  // pause() waits for release_pause() or a stop
+  bool pause_released = false;
   std::optional<Result<GuestExit>> outcome;  // how the "guest" ended
 
   // Record.
   bool start_entered = false, stop_requested = false, wait_returned = false;
   bool destroying = false, destroyed = false;
   int starts = 0, waits = 0, request_stops = 0, request_stops_during_start = 0;
+  int pauses = 0, resumes = 0;
+  bool paused = false;
 
   void end(Result<GuestExit> how) {
     update([&](FakeControl& c) { c.outcome = std::move(how); });
@@ -80,10 +84,13 @@ struct FakeControl {
   void release_destroy() {
     update([](FakeControl& c) { c.destroy_released = true; });
   }
+  void release_pause() {
+    update([](FakeControl& c) { c.pause_released = true; });
+  }
   // Lets every blocked call of this machine finish; used when a test ends, pass or fail.
   void release_all() {
     update([](FakeControl& c) {
-      c.start_released = c.destroy_released = true;
+      c.start_released = c.destroy_released = c.pause_released = true;
       if (!c.outcome) c.outcome = fail(ExitCode::kInternalError, "released at test end");
     });
   }
@@ -141,6 +148,25 @@ class FakeMachine : public Machine {
     c_->cv.notify_all();
     if (c_->outcome) return *c_->outcome;
     return fail(ExitCode::kControllerForcedHalt, "fake: stopped on request");
+  }
+  Result<> pause() override {
+    std::unique_lock lock(c_->mu);
+    ++c_->pauses;
+    c_->note("pause");
+    c_->cv.notify_all();
+    if (c_->pause_blocks) {
+      c_->cv.wait(lock, [this] { return c_->pause_released || c_->stop_requested; });
+    }
+    if (c_->stop_requested) return fail(ExitCode::kControllerForcedHalt, "fake: stopping");
+    c_->paused = true;
+    return {};
+  }
+  void resume() override {
+    std::lock_guard lock(c_->mu);
+    ++c_->resumes;
+    c_->paused = false;
+    c_->note("resume");
+    c_->cv.notify_all();
   }
   void request_stop() override {
     std::lock_guard lock(c_->mu);
@@ -281,6 +307,9 @@ class Rig {
   std::shared_ptr<Pending<Result<>>> stop_async() {
     return spawn<Result<>>([this] { return lc().stop(); }, "stop-returned");
   }
+  std::shared_ptr<Pending<Result<>>> pause_async() {
+    return spawn<Result<>>([this] { return lc().pause(); }, "pause-returned");
+  }
   std::shared_ptr<Pending<Result<>>> create_async() {
     return spawn<Result<>>([this] { return lc().create(Config{}); }, "create-returned");
   }
@@ -341,5 +370,14 @@ class Rig {
   std::unique_ptr<Lifecycle> lifecycle_;
   std::thread watchdog_;  // last: started after every member it reads exists
 };
+
+// Create, then Run on another thread until the machine has started.
+inline std::shared_ptr<Pending<Result<GuestExit>>> create_and_start(Rig& rig, int index = 0) {
+  REQUIRE(rig.lc().create(Config{}));
+  auto run = rig.run_async();
+  REQUIRE(rig.await_phase(LifecyclePhase::kRunning));
+  REQUIRE(rig.machine(index));
+  return run;
+}
 
 }  // namespace petrel::testing

@@ -8,20 +8,12 @@ namespace petrel {
 namespace {
 
 using testing::code_of;
+using testing::create_and_start;
 using testing::FakeControl;
 using testing::got;
 using testing::kSettle;
 using testing::Rig;
 using enum LifecyclePhase;
-
-// Create, then Run on another thread until the machine has started.
-std::shared_ptr<testing::Pending<Result<GuestExit>>> create_and_start(Rig& rig, int index = 0) {
-  REQUIRE(rig.lc().create(Config{}));
-  auto run = rig.run_async();
-  REQUIRE(rig.await_phase(kRunning));
-  REQUIRE(rig.machine(index));
-  return run;
-}
 
 TEST_CASE("phases collapse to the three public states", "[lifecycle]") {
   CHECK(public_state(kUninitialized) == PublicState::kNotStarted);
