@@ -282,7 +282,7 @@ void ConsoleDevice::send_control(uint32_t id, uint16_t event, uint16_t value,
   store_le<uint32_t>(message, 0, id);
   store_le<uint16_t>(message, 4, event);
   store_le<uint16_t>(message, 6, value);
-  std::memcpy(message.data() + kControlBytes, text.data(), text.size());
+  std::ranges::copy(text, message.begin() + kControlBytes);
   control_out_.push_back(std::move(message));
 }
 
