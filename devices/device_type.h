@@ -56,6 +56,9 @@ struct DeviceType {
   // A platform kind: the device at `base`. Platform devices open no backend, so `petrel dtb`
   // makes them too, with hooks that do nothing.
   std::shared_ptr<MmioDevice> (*make_platform)(const DeviceSetup& setup, uint64_t base) = nullptr;
+  // The kind's entries are parts of one device (the ports of one virtio-console), made once
+  // with its first entry's setup; the factory reads every entry from `setup.guest`.
+  bool one_device = false;
 };
 
 }  // namespace petrel

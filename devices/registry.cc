@@ -6,6 +6,7 @@
 #include "devices/pl061.h"
 #include "devices/test_exit.h"
 #include "devices/virtio_block.h"
+#include "devices/virtio_console.h"
 #include "devices/virtio_fs.h"
 #include "devices/virtio_net.h"
 #include "devices/virtio_rng.h"
@@ -20,6 +21,7 @@ constexpr std::array kTypes = {
     &virtio::kNetType,    // [[net]]
     &virtio::kRngType,    // [rng]
     &virtio::kShareType,  // [[share]]
+    &virtio::kPortType,   // [[port]]: one virtio-console for all
     &kTestExitType,       // [test_exit]
     &kPowerButtonType,    // [power_button]
 };

@@ -18,6 +18,7 @@ namespace petrel::virtio {
 // Device type ids (virtio 1.x, section 5).
 inline constexpr uint32_t kDeviceNet = 1;
 inline constexpr uint32_t kDeviceBlock = 2;
+inline constexpr uint32_t kDeviceConsole = 3;
 inline constexpr uint32_t kDeviceEntropy = 4;
 inline constexpr uint32_t kDeviceFilesystem = 26;
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "devices/registry.h"
 
 namespace petrel::vmm {
@@ -35,9 +37,14 @@ const DeviceType& type_of(const DeviceEntry& device) { return *device_type(devic
 Result<std::vector<std::unique_ptr<virtio::VirtioDevice>>> make_virtio_devices(
     const Config& config, const GuestMemory* memory, const MachineHooks& hooks) {
   std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
+  std::vector<const DeviceType*> made_once;
   for (const DeviceEntry& entry : config.devices) {
     const DeviceType& type = type_of(entry);
     if (type.make_virtio == nullptr) continue;
+    if (type.one_device) {
+      if (std::ranges::find(made_once, &type) != made_once.end()) continue;
+      made_once.push_back(&type);
+    }
     if (memory == nullptr) {
       devices.push_back(std::make_unique<DescribedOnly>(type.virtio_id));
       continue;

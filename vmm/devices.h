@@ -17,7 +17,9 @@ namespace petrel::vmm {
 // The virtio devices a config asks for, in the registry's order (devices/registry.h) and
 // then config order, which is the order they get transports (and so guest names). Without
 // `memory` the devices are only described (`petrel dtb`): none opens a file, a tap or a
-// socket. DEVICE_INITIALIZATION_FAILURE when a backend cannot be set up.
+// socket. A kind whose entries make one device (DeviceType::one_device, the ports of a
+// virtio-console) gets one, at its first entry. DEVICE_INITIALIZATION_FAILURE when a
+// backend cannot be set up.
 Result<std::vector<std::unique_ptr<virtio::VirtioDevice>>> make_virtio_devices(
     const Config& config, const GuestMemory* memory, const MachineHooks& hooks);
 

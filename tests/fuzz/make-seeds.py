@@ -68,6 +68,35 @@ seed('virtio_block_fuzz', 'split-buffers', bytes([0x04]) + blk_split + blk_past_
 seed('virtio_block_fuzz', 'id-flush-discard', bytes([0x06]) + blk_id + blk_flush + blk_discard)
 seed('virtio_block_fuzz', 'read-only-odd-size', bytes([0x0b]) + blk_out + blk_in + blk_id)
 
+
+# virtio_console_fuzz: a setup byte, then chains (queue and buffer count, per buffer flags
+# and length, then the readable buffers' bytes); the control handshake as Linux does it.
+def vc_chain(queue, buffers, readable=b''):
+    out = bytearray([queue | (len(buffers) - 1) << 3])
+    for writable, length in buffers:
+        out += struct.pack('<BH', 1 if writable else 0, length)
+    return bytes(out) + readable
+
+
+def vc_control(port, event, value):
+    return vc_chain(3, [(False, 8)], struct.pack('<IHH', port, event, value))
+
+
+vc_buffers = b''.join(vc_chain(2, [(True, 64)]) for _ in range(6))
+vc_handshake = (vc_buffers + vc_control(0, 0, 1) + vc_control(0, 3, 1) + vc_control(1, 3, 1) +
+                vc_control(0, 6, 1))
+seed('virtio_console_fuzz', 'handshake-io', bytes([0x03]) + vc_handshake +
+     vc_chain(0, [(True, 3)]) + vc_chain(0, [(True, 16)]) +
+     vc_chain(1, [(False, 6), (False, 4)], b'hello-port') + vc_chain(5, [(False, 3)], b'log'))
+seed('virtio_console_fuzz', 'big-input', bytes([0x07]) + vc_handshake +
+     b''.join(vc_chain(0, [(True, 2048), (True, 1000)]) for _ in range(3)))
+seed('virtio_console_fuzz', 'bad-control', bytes([0x01]) + vc_buffers +
+     vc_chain(3, [(False, 3)], b'abc') + vc_control(9, 3, 1) + vc_control(0, 42, 0) +
+     vc_chain(3, [(False, 2), (False, 6)], struct.pack('<IHH', 0, 0, 1)) +
+     vc_chain(3, [(True, 8)]))
+seed('virtio_console_fuzz', 'single-port', bytes([0x02]) + vc_chain(0, [(True, 64)]) +
+     vc_chain(1, [(False, 5)], b'plain') + vc_chain(5, [(False, 4)], b'lost'))
+
 # vhost_user_fuzz: features, ring layouts, then the backend's replies in chunks.
 VERSION_1, EVENT_IDX, PROTOCOL_FEATURES, REPLY_ACK = 1 << 32, 1 << 29, 1 << 30, 1 << 3
 

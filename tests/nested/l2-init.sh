@@ -198,6 +198,31 @@ cmd_rng() { # the virtio entropy device behind /dev/hwrng
   off
 }
 
+# --- virtio-console: the ports of [[port]] ---------------------------------------------
+
+# Without udev, the /dev/virtio-ports/NAME links the guest's udev rules would make.
+port_links() {
+  mkdir -p /dev/virtio-ports
+  for p in /sys/class/virtio-ports/vport*; do
+    [ -e "$p/name" ] && ln -sf "/dev/${p##*/}" "/dev/virtio-ports/$(cat "$p/name")"
+  done
+}
+cmd_port() { # writes hello-port to the port "result", reads a line from "org.petrel.input"
+  load_module virtio_console || off
+  # The ports come up one control message at a time: up to 5 s for both names.
+  _w=0
+  while [ "$(cat /sys/class/virtio-ports/vport*/name 2>/dev/null | wc -l)" -lt 2 ] && [ $_w -lt 50 ]; do
+    usleep 100000
+    _w=$((_w + 1))
+  done
+  port_links
+  echo "GUEST-PORT-NAMES $(ls /dev/virtio-ports | tr '\n' ' ' | sed 's/ $//')"
+  printf hello-port >/dev/virtio-ports/result
+  echo "GUEST-PORT-WRITE-RC $?"
+  echo "GUEST-PORT-READ $(timeout 10 head -n 1 /dev/virtio-ports/org.petrel.input)"
+  off
+}
+
 # --- virtio-fs: share_tag= on the kernel command line names the share (default hostdata) --
 
 share_mount() { # mounts the share on /mnt, or says why not

@@ -54,13 +54,13 @@ pack() { # pack DIR OUT
   mv "$out.tmp" "$out"
 }
 
-# The virtio modules l2-init.sh loads (it has the same list, in dependency order), as paths
-# under lib/modules/<version>/kernel/.
+# The virtio modules l2-init.sh loads (it has the same list, in dependency order; it loads
+# virtio_console only for guest_cmd=port), as paths under lib/modules/<version>/kernel/.
 virtio_modules=(
   drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_mmio.ko
   drivers/block/virtio_blk.ko drivers/char/hw_random/virtio-rng.ko
   net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko
-  fs/fuse/fuse.ko fs/fuse/virtiofs.ko
+  fs/fuse/fuse.ko fs/fuse/virtiofs.ko drivers/char/virtio_console.ko
 )
 
 guest() { # guest BUSYBOX OUT [MODULES [KO...]]

@@ -349,7 +349,7 @@ TEST_CASE("config devices errors: unknown keys inside the entries, at their posi
         "<dir>/guest.toml:1:31: drive[0].ro: unknown key; known here: path, read_only, id");
   CHECK(message_for(scratch, kBoot + "[[disk]]\npath = \"disk.img\"\n") ==
         "<dir>/guest.toml:3:3: disk: unknown table; known here: name, on_reset, machine, boot, "
-        "console, api, drive, net, rng, share, test_exit, power_button");
+        "console, api, drive, net, rng, share, port, test_exit, power_button");
 }
 
 TEST_CASE("config devices errors: unknown keys come first, the earliest in the file") {

@@ -44,10 +44,10 @@ TEST_CASE("config errors: unknown keys and tables, each at its own position") {
         "<dir>/guest.toml:4:1: console.baud: unknown key; known here: mode, log, uart");
   CHECK(message_for(scratch, "nmae = \"x\"\n" + kBoot) ==
         "<dir>/guest.toml:1:1: nmae: unknown key; known here: name, on_reset, machine, boot, "
-        "console, api, drive, net, rng, share, test_exit, power_button");
+        "console, api, drive, net, rng, share, port, test_exit, power_button");
   CHECK(message_for(scratch, kBoot + "[network]\ntap = \"tap0\"\n") ==
         "<dir>/guest.toml:3:2: network: unknown table; known here: name, on_reset, machine, "
-        "boot, console, api, drive, net, rng, share, test_exit, power_button");
+        "boot, console, api, drive, net, rng, share, port, test_exit, power_button");
   CHECK(message_for(scratch, "[machine.numa]\n" + kBoot) ==
         "<dir>/guest.toml:1:10: machine.numa: unknown table; known here: vcpus, memory, pmu, "
         "stop_grace");
